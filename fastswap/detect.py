@@ -1,0 +1,169 @@
+"""Face detection: MediaPipe FaceLandmarker (Tasks API, IMAGE mode), 478 landmarks per face."""
+
+from __future__ import annotations
+
+import os
+import threading
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .imageio import ImageLike, load
+from .model import model_path
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face; all data on the host.
+
+    Attributes:
+        landmarks: (478, 3) float32. x and y in pixels of the image it was found in (pixel centres at
+            integer coordinates); z in the same pixel scale, smaller is nearer the camera.
+        bbox: (x0, y0, x1, y1) float pixel box around the 478 landmarks.
+        score: the face detector's confidence in [0, 1] for this face (0.0 if the box detector missed it).
+    """
+
+    landmarks: np.ndarray
+    bbox: tuple[float, float, float, float]
+    score: float
+
+    @property
+    def points(self) -> np.ndarray:
+        """(478, 2) float32 landmark pixel coordinates (x, y)."""
+        return self.landmarks[:, :2]
+
+    @property
+    def size(self) -> float:
+        """Geometric mean of the box's width and height, in pixels."""
+        x0, y0, x1, y1 = self.bbox
+        return float(np.sqrt(max(x1 - x0, 0.0) * max(y1 - y0, 0.0)))
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class FaceDetector:
+    """Reusable MediaPipe FaceLandmarker. Not thread-safe across threads; use one per worker.
+
+    Args:
+        model: path of ``face_landmarker.task`` (default: ``FASTSWAP_MODEL`` or the packaged copy).
+        max_faces: the most faces returned per image.
+        min_confidence: minimum face-detection confidence.
+        min_face_size: faces whose box is smaller than this many pixels (geometric mean of its sides)
+            are dropped as too small to swap.
+
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        *,
+        max_faces: int = 8,
+        min_confidence: float = 0.5,
+        min_face_size: float = 24.0,
+    ) -> None:
+        if max_faces < 1:
+            raise InputError(f"max_faces must be >= 1, got {max_faces}")
+        if not 0.0 <= min_confidence <= 1.0:
+            raise InputError(f"min_confidence must be in [0, 1], got {min_confidence}")
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self.model = model_path(model)
+        self.min_face_size = float(min_face_size)
+        data = self.model.read_bytes()
+        self._landmarker = vision.FaceLandmarker.create_from_options(
+            vision.FaceLandmarkerOptions(
+                base_options=BaseOptions(model_asset_buffer=data),
+                running_mode=vision.RunningMode.IMAGE,
+                num_faces=max_faces,
+                min_face_detection_confidence=min_confidence,
+                min_face_presence_confidence=min_confidence,
+            )
+        )
+        with zipfile.ZipFile(self.model) as z:  # the bundle's own box detector gives per-face scores
+            box_model = z.read("face_detector.tflite")
+        self._boxes = vision.FaceDetector.create_from_options(
+            vision.FaceDetectorOptions(
+                base_options=BaseOptions(model_asset_buffer=box_model),
+                running_mode=vision.RunningMode.IMAGE,
+                min_detection_confidence=min(min_confidence, 0.3),
+            )
+        )
+        self._lock = threading.Lock()
+        self.skipped_small = 0
+
+    def detect(self, image: ImageLike, *, color: str = "bgr") -> list[Face]:
+        """Detect faces, sorted left to right by box centre.
+
+        Args:
+            image: path, or host array (H, W[, 3|4]) uint8 (also uint16/float/gray, see ``imageio``).
+            color: channel order of an array input, "bgr" (OpenCV) or "rgb".
+        Returns:
+            list of :class:`Face` (landmarks in this image's pixel coordinates).
+        """
+        import mediapipe as mp
+
+        bgr = load(image, name="image", color=color)
+        h, w = bgr.shape[:2]
+        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        with self._lock:
+            if self._landmarker is None:
+                raise RuntimeError("FaceDetector is closed")
+            result = self._landmarker.detect(mp_image)
+            boxes = self._boxes.detect(mp_image).detections if result.face_landmarks else []
+        det_boxes = [
+            (
+                (b := d.bounding_box).origin_x,
+                b.origin_y,
+                b.origin_x + b.width,
+                b.origin_y + b.height,
+                d.categories[0].score if d.categories else 0.0,
+            )
+            for d in boxes
+        ]
+        faces = []
+        self.skipped_small = 0
+        for lms in result.face_landmarks:
+            arr = np.array([(p.x * w, p.y * h, p.z * w) for p in lms], dtype=np.float32)
+            arr[:, :2] -= 0.5  # MediaPipe's normalised coordinates put pixel centres at (i + 0.5) / size
+            x0, y0 = arr[:, :2].min(axis=0)
+            x1, y1 = arr[:, :2].max(axis=0)
+            bbox = (float(x0), float(y0), float(x1), float(y1))
+            score = max((db[4] for db in det_boxes if _iou(bbox, db[:4]) > 0.3), default=0.0)
+            face = Face(landmarks=arr, bbox=bbox, score=float(score))
+            if face.size < self.min_face_size:
+                self.skipped_small += 1
+                continue
+            faces.append(face)
+        faces.sort(key=lambda f: f.bbox[0] + f.bbox[2])
+        return faces
+
+    def close(self) -> None:
+        """Release the MediaPipe graphs. Safe to call twice."""
+        with self._lock:
+            for attr in ("_landmarker", "_boxes"):
+                task = getattr(self, attr, None)
+                if task is not None:
+                    task.close()
+                    setattr(self, attr, None)
+
+    def __enter__(self) -> FaceDetector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

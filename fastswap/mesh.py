@@ -1,0 +1,50 @@
+"""The fixed face-mesh topology, derived once from MediaPipe's canonical face mesh.
+
+All arrays live on the host. Indices refer to MediaPipe FaceLandmarker's 478 landmarks (the 468 mesh
+points plus 10 iris points, which no triangle uses).
+
+* ``TRIANGLES``: (898, 3) int32. Vertex order makes a camera-facing triangle's signed area positive in
+  image coordinates (x right, y down); a triangle seen from behind (a profile's far side) is negative.
+* ``FACE_OUTLINE``: (36,) int32, the mesh's boundary loop, counter-clockwise on screen.
+* ``LIPS_INNER``, ``LEFT_EYE``, ``RIGHT_EYE``: ordered contour loops (int32) of the mouth opening and of
+  the eyes' openings.
+* ``REGION_TRIANGLES``: per region ("face", "mouth", "left_eye", "right_eye") the int32 indices of the
+  triangles that lie inside it (mouth and eyes: triangles whose vertices all lie on or inside the loop).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _mesh_data as _d
+
+NUM_LANDMARKS = 478
+NUM_MESH_POINTS = 468
+
+TRIANGLES: np.ndarray = np.asarray(_d.TRIANGLES, np.int32).reshape(-1, 3)
+FACE_OUTLINE: np.ndarray = np.asarray(_d.FACE_OUTLINE, np.int32)
+LIPS_INNER: np.ndarray = np.asarray(_d.LIPS_INNER, np.int32)
+LEFT_EYE: np.ndarray = np.asarray(_d.LEFT_EYE, np.int32)
+RIGHT_EYE: np.ndarray = np.asarray(_d.RIGHT_EYE, np.int32)
+for _a in (TRIANGLES, FACE_OUTLINE, LIPS_INNER, LEFT_EYE, RIGHT_EYE):
+    _a.setflags(write=False)
+
+
+def _triangles_within(loop: np.ndarray) -> np.ndarray:
+    """Triangles of the closed fan spanned by a contour loop: those whose 3 vertices all lie on it."""
+    on_loop = np.isin(TRIANGLES, loop).all(axis=1)
+    return np.flatnonzero(on_loop).astype(np.int32)
+
+
+REGION_TRIANGLES: dict[str, np.ndarray] = {
+    "face": np.arange(len(TRIANGLES), dtype=np.int32),
+    "mouth": _triangles_within(LIPS_INNER),
+    "left_eye": _triangles_within(LEFT_EYE),
+    "right_eye": _triangles_within(RIGHT_EYE),
+}
+REGION_LOOPS: dict[str, np.ndarray] = {
+    "face": FACE_OUTLINE,
+    "mouth": LIPS_INNER,
+    "left_eye": LEFT_EYE,
+    "right_eye": RIGHT_EYE,
+}
