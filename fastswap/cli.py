@@ -1,0 +1,191 @@
+"""Command line: ``fastswap swap | demo | info``.
+
+Exit codes (also in the README):
+    0 done; 1 unexpected internal error; 2 usage error or unreadable/invalid input (or an output path
+    equal to an input); 3 no face in the source; 4 no face in the target (the target is written
+    unchanged); 5 model missing or wrong; 6 requested backend unavailable; 7 output not writable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import FastswapError, InputError
+
+EXIT_NO_TARGET_FACE = 4
+
+
+def _faces_arg(text: str):
+    if text in ("all", "largest"):
+        return text
+    try:
+        idx = [int(t) for t in text.split(",") if t.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected all, largest or indices like 0,2; got {text!r}") from None
+    if not idx or min(idx) < 0:
+        raise argparse.ArgumentTypeError(f"expected all, largest or indices >= 0; got {text!r}")
+    return idx
+
+
+def _source_face_arg(text: str):
+    if text == "largest":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected largest or an index; got {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fastswap",
+        description="Fast classical face swapping (MediaPipe landmarks, mesh warp, Poisson blend).",
+        epilog="Exit codes: 0 done, 1 internal error, 2 usage or unreadable input, 3 no face in source, "
+        "4 no face in target (written unchanged), 5 model missing/wrong, 6 backend unavailable, "
+        "7 output not writable.",
+    )
+    p.add_argument("--version", action="version", version=f"fastswap {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--backend", default="auto", choices=["auto", "numpy", "cpu", "cuda"],
+                        help="kernel backend (default: the fastest available)")
+        sp.add_argument("--blend", default="normal", choices=["normal", "mixed"],
+                        help="Poisson guidance: source gradients, or the stronger of source and target")
+        sp.add_argument("--model", default=None, help="path of face_landmarker.task (default: packaged)")
+        sp.add_argument("--max-pixels", type=int, default=100_000_000,
+                        help="refuse images with more pixels than this (default 100000000)")
+
+    s = sub.add_parser("swap", help="swap the source's face into the target's faces",
+                       description="Swap the source's face into the target's faces and write OUT.")
+    s.add_argument("source", help="image with the face to use")
+    s.add_argument("target", help="image whose faces are replaced")
+    s.add_argument("-o", "--output", required=True, help="output image path (format from extension)")
+    s.add_argument("--faces", type=_faces_arg, default="all",
+                   help="target faces to replace: all, largest, or indices left to right like 0,2")
+    s.add_argument("--source-face", type=_source_face_arg, default="largest",
+                   help="which source face to use: largest (default) or an index left to right")
+    common(s)
+
+    d = sub.add_parser("demo", help="swap grace_hopper and astronaut both ways (package-shipped photos)",
+                       description="Swap the two package-shipped portraits both ways and write a picture.")
+    d.add_argument("-o", "--output-dir", default="fastswap-demo", help="directory (default fastswap-demo)")
+    common(d)
+
+    sub.add_parser("info", help="version, backends (and why any is missing), model, GPU",
+                   description="Print version, backends and why any is missing, model path and hash, GPU.")
+    return p
+
+
+def _cmd_swap(a: argparse.Namespace) -> int:
+    from .imageio import same_file, write_image_atomic
+    from .pipeline import FaceSwapper
+
+    for inp in (a.source, a.target):
+        if same_file(a.output, inp):
+            raise InputError(f"{a.output}: output path is the same file as input {inp}; refusing to overwrite")
+    with FaceSwapper(a.source, backend=a.backend, blend=a.blend, model=a.model,
+                     source_face=a.source_face, max_pixels=a.max_pixels) as fs:
+        res = fs.swap_report(a.target, faces=a.faces)
+    write_image_atomic(a.output, res.image, inputs=(a.source, a.target))
+    if res.faces_found == 0:
+        print(f"fastswap: {a.target}: no face found in the target; wrote it unchanged to {a.output}",
+              file=sys.stderr)
+        return EXIT_NO_TARGET_FACE
+    print(f"{a.output}: swapped {len(res.faces_swapped)} of {res.faces_found} face(s)")
+    return 0
+
+
+def demo_images() -> dict[str, np.ndarray]:
+    """The two package-shipped portraits as host (H, W, 3) uint8 BGR arrays."""
+    import cv2
+    import skimage.data
+    from matplotlib import cbook
+
+    with cbook.get_sample_data("grace_hopper.jpg") as f:
+        grace = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
+    astronaut = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    return {"grace_hopper": grace, "astronaut": astronaut}
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    import cv2
+
+    from .detect import FaceDetector
+    from .imageio import write_image_atomic
+    from .pipeline import FaceSwapper
+
+    imgs = demo_images()
+    out_dir = Path(a.output_dir)
+    rows = []
+    with FaceDetector(a.model) as det:
+        for src_name, dst_name in (("grace_hopper", "astronaut"), ("astronaut", "grace_hopper")):
+            with FaceSwapper(imgs[src_name], backend=a.backend, blend=a.blend, detector=det) as fs:
+                res = fs.swap_report(imgs[dst_name])
+            path = write_image_atomic(out_dir / f"{src_name}_into_{dst_name}.png", res.image)
+            print(f"{path}: {src_name}'s face in {dst_name} ({len(res.faces_swapped)} face(s), "
+                  f"backend {fs.backend.NAME})")
+            panel = [imgs[src_name], imgs[dst_name], res.image]
+            hh = 400
+            panel = [cv2.resize(p, (round(p.shape[1] * hh / p.shape[0]), hh), interpolation=cv2.INTER_AREA)
+                     for p in panel]
+            rows.append(panel)
+    width = max(sum(p.shape[1] for p in r) for r in rows)
+    canvas = []
+    for r in rows:
+        row = np.hstack(r)
+        canvas.append(np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=255))
+    path = write_image_atomic(out_dir / "side_by_side.png", np.vstack(canvas))
+    print(f"{path}: source | target | result, both ways")
+    return 0
+
+
+def _cmd_info(a: argparse.Namespace) -> int:
+    from . import backends
+    from .model import PACKAGED_MODEL, model_path, sha256_of
+
+    print(f"fastswap {__version__} (Python {platform.python_version()}, {platform.machine()})")
+    print("backends (fastest first):")
+    st = backends.status()
+    for name in backends.PREFERENCE:
+        why = st[name]
+        print(f"  {name:6s} {'available' if why is None else 'missing: ' + why}")
+    auto = next((n for n in backends.PREFERENCE if st[n] is None), None)
+    print(f"  auto -> {auto}")
+    try:
+        mp = model_path()
+        print(f"model: {mp}\n  sha256 {sha256_of(mp)} (verified)")
+    except FastswapError as e:
+        print(f"model: MISSING ({e})")
+        print(f"  packaged location: {PACKAGED_MODEL}")
+    gpu = "none"
+    if st.get("cuda") is None:
+        mod = backends.get_backend("cuda")
+        gpu = mod.device_description()
+    print(f"GPU: {gpu}")
+    print(f"cpu threads: {os.cpu_count()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"swap": _cmd_swap, "demo": _cmd_demo, "info": _cmd_info}[args.command]
+    try:
+        return handler(args)
+    except FastswapError as e:
+        print(f"fastswap: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("fastswap: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
