@@ -58,6 +58,10 @@ class FaceDetector:
         min_confidence: minimum face-detection confidence.
         min_face_size: faces whose box is smaller than this many pixels (geometric mean of its sides)
             are dropped as too small to swap.
+        tiles: also search a 3x3 grid of overlapping tiles, which finds the small faces of group
+            photos that MediaPipe's short-range detector misses on the whole image. "auto" (default):
+            only when the whole image gives no face, or only faces smaller than a quarter of its
+            shorter side; True: always; False: never.
 
     Use as a context manager, or call :meth:`close`.
     """
@@ -69,6 +73,7 @@ class FaceDetector:
         max_faces: int = 8,
         min_confidence: float = 0.5,
         min_face_size: float = 24.0,
+        tiles: str | bool = "auto",
     ) -> None:
         if max_faces < 1:
             raise InputError(f"max_faces must be >= 1, got {max_faces}")
@@ -97,6 +102,9 @@ class FaceDetector:
                 min_detection_confidence=min(min_confidence, 0.3),
             )
         )
+        if tiles not in ("auto", True, False):
+            raise InputError(f"tiles must be 'auto', True or False, got {tiles!r}")
+        self.tiles = tiles
         self._lock = threading.Lock()
         self.skipped_small = 0
 
@@ -109,11 +117,39 @@ class FaceDetector:
         Returns:
             list of :class:`Face` (landmarks in this image's pixel coordinates).
         """
-        import mediapipe as mp
-
         bgr = load(image, name="image", color=color)
         h, w = bgr.shape[:2]
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+        faces = self._detect_rgb(rgb, 0, 0)
+        big = max((f.size for f in faces), default=0.0) >= min(h, w) / 4
+        if self.tiles is True or (self.tiles == "auto" and not big and min(h, w) >= 400):
+            n = 3
+            tw, th = int(w * 1.5 / n), int(h * 1.5 / n)
+            for i in range(n):
+                for j in range(n):
+                    x0, y0 = (w - tw) * j // (n - 1), (h - th) * i // (n - 1)
+                    tile = np.ascontiguousarray(rgb[y0 : y0 + th, x0 : x0 + tw])
+                    for f in self._detect_rgb(tile, x0, y0):
+                        dup = [k for k, g in enumerate(faces) if _iou(f.bbox, g.bbox) > 0.3]
+                        if not dup:
+                            faces.append(f)
+                        elif all(f.score > faces[k].score for k in dup):
+                            faces = [g for k, g in enumerate(faces) if k not in dup] + [f]
+        self.skipped_small = 0
+        kept = []
+        for face in faces:
+            if face.size < self.min_face_size:
+                self.skipped_small += 1
+            else:
+                kept.append(face)
+        kept.sort(key=lambda f: f.bbox[0] + f.bbox[2])
+        return kept
+
+    def _detect_rgb(self, rgb: np.ndarray, x_off: int, y_off: int) -> list[Face]:
+        """Faces of a C-contiguous RGB uint8 array, in coordinates shifted by (x_off, y_off)."""
+        import mediapipe as mp
+
+        h, w = rgb.shape[:2]
         mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
         with self._lock:
             if self._landmarker is None:
@@ -122,29 +158,24 @@ class FaceDetector:
             boxes = self._boxes.detect(mp_image).detections if result.face_landmarks else []
         det_boxes = [
             (
-                (b := d.bounding_box).origin_x,
-                b.origin_y,
-                b.origin_x + b.width,
-                b.origin_y + b.height,
+                (b := d.bounding_box).origin_x + x_off,
+                b.origin_y + y_off,
+                b.origin_x + b.width + x_off,
+                b.origin_y + b.height + y_off,
                 d.categories[0].score if d.categories else 0.0,
             )
             for d in boxes
         ]
         faces = []
-        self.skipped_small = 0
         for lms in result.face_landmarks:
             arr = np.array([(p.x * w, p.y * h, p.z * w) for p in lms], dtype=np.float32)
-            arr[:, :2] -= 0.5  # MediaPipe's normalised coordinates put pixel centres at (i + 0.5) / size
+            # MediaPipe's normalised coordinates put pixel centres at (i + 0.5) / size.
+            arr[:, :2] += (x_off - 0.5, y_off - 0.5)
             x0, y0 = arr[:, :2].min(axis=0)
             x1, y1 = arr[:, :2].max(axis=0)
             bbox = (float(x0), float(y0), float(x1), float(y1))
             score = max((db[4] for db in det_boxes if _iou(bbox, db[:4]) > 0.3), default=0.0)
-            face = Face(landmarks=arr, bbox=bbox, score=float(score))
-            if face.size < self.min_face_size:
-                self.skipped_small += 1
-                continue
-            faces.append(face)
-        faces.sort(key=lambda f: f.bbox[0] + f.bbox[2])
+            faces.append(Face(landmarks=arr, bbox=bbox, score=float(score)))
         return faces
 
     def close(self) -> None:

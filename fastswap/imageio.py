@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
 
 import cv2
 import numpy as np
@@ -16,7 +15,7 @@ from PIL import Image
 
 from .errors import InputError, OutputError
 
-ImageLike = Union[str, os.PathLike, np.ndarray]
+ImageLike = str | os.PathLike | np.ndarray
 DEFAULT_MAX_PIXELS = 100_000_000
 _JPEG_EOI = b"\xff\xd9"
 _PNG_END = b"IEND"

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from conftest import SHARED_FACES, psnr
+from tolerances import TOLERANCES
+
+from fastswap import InputError
+from fastswap import poisson_blend as public_blend
+
+
+def direct_solve(src, dst, mask, mode):
+    """Independent loop-by-loop assembly of the seamless-cloning system, solved with spsolve."""
+    h, w, c = dst.shape
+    unknown = [(y, x) for y in range(1, h - 1) for x in range(1, w - 1) if mask[y, x]]
+    index = {p: i for i, p in enumerate(unknown)}
+    a = sp.lil_matrix((len(unknown), len(unknown)))
+    b = np.zeros((len(unknown), c))
+    s, d = src.astype(float), dst.astype(float)
+    for i, (y, x) in enumerate(unknown):
+        a[i, i] = 4
+        for qy, qx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+            g = s[y, x] - s[qy, qx]
+            if mode == "mixed":
+                gd = d[y, x] - d[qy, qx]
+                g = np.where(np.abs(gd) > np.abs(g), gd, g)
+            b[i] += g
+            if (qy, qx) in index:
+                a[i, index[(qy, qx)]] = -1
+            else:
+                b[i] += d[qy, qx]
+    sol = spla.spsolve(a.tocsc(), b)
+    out = dst.copy()
+    for i, (y, x) in enumerate(unknown):
+        out[y, x] = np.clip(np.floor(sol[i] + 0.5), 0, 255)
+    return out
+
+
+def random_case(seed, h=14, w=17, c=3):
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, 256, (h, w, c), dtype=np.uint8)
+    dst = rng.integers(0, 256, (h, w, c), dtype=np.uint8)
+    mask = (rng.random((h, w)) < 0.7).astype(np.uint8)
+    mask[0, 3] = 1  # on the frame: must be treated as boundary
+    return src, dst, mask
+
+
+@pytest.mark.parametrize("mode", ["normal", "mixed"])
+def test_reference_matches_direct_sparse_solve(reference, mode):
+    for seed in range(3):
+        src, dst, mask = random_case(seed)
+        assert np.array_equal(reference.poisson_blend(src, dst, mask, mode=mode), direct_solve(src, dst, mask, mode))
+
+
+@pytest.mark.parametrize("mode", ["normal", "mixed"])
+def test_constant_guidance_keeps_the_boundary(backend, mode):
+    h, w = 70, 90
+    dst = np.zeros((h, w, 3), np.uint8)
+    dst[:] = (40, 120, 200)
+    src = np.full((h, w, 3), 90, np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (45, 35), (35, 25), 0, 0, 360, 1, -1)
+    out = backend.poisson_blend(src, dst, mask, mode=mode)
+    assert np.abs(out.astype(int) - dst).max() <= 1
+
+
+def test_identical_images_are_unchanged(backend):
+    img = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8), (5, 5), 2)
+    mask = np.zeros((60, 80), np.uint8)
+    mask[5:55, 5:75] = 255
+    assert np.abs(backend.poisson_blend(img, img, mask).astype(int) - img).max() <= 1
+
+
+def test_outside_the_mask_is_the_target(backend):
+    src, dst, mask = random_case(4, 40, 50)
+    out = backend.poisson_blend(src, dst, mask)
+    outside = mask == 0
+    outside[0, :] = outside[-1, :] = outside[:, 0] = outside[:, -1] = True
+    assert np.array_equal(out[outside], dst[outside])
+
+
+def face_case():
+    if SHARED_FACES.is_dir():
+        a = cv2.imread(str(SHARED_FACES / "img2.jpg"))
+        b = cv2.imread(str(SHARED_FACES / "img15.jpg"))
+    else:
+        import skimage.data
+
+        a = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+        b = cv2.cvtColor(skimage.data.chelsea(), cv2.COLOR_RGB2BGR)
+    h, w = 260, 220
+    src = np.ascontiguousarray(cv2.resize(a, (w, h)))
+    dst = np.ascontiguousarray(cv2.resize(b, (w, h)))
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (110, 130), (90, 115), 0, 0, 360, 255, -1)
+    return src, dst, mask
+
+
+@pytest.mark.parametrize("mode", ["normal", "mixed"])
+def test_matches_reference_on_a_face_region(backend, reference, mode):
+    src, dst, mask = face_case()
+    exp = reference.poisson_blend(src, dst, mask, mode=mode)
+    out = backend.poisson_blend(src, dst, mask, mode=mode)
+    inside = mask > 0
+    assert psnr(out[inside], exp[inside]) >= TOLERANCES["blend_min_psnr_db"][backend.NAME]
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_other_channel_counts(backend, reference, channels):
+    src, dst, mask = random_case(7, 30, 33, channels)
+    exp = reference.poisson_blend(src, dst, mask)
+    out = backend.poisson_blend(src, dst, mask)
+    assert psnr(out, exp) >= TOLERANCES["blend_min_psnr_db"][backend.NAME]
+
+
+def test_public_blend_validates_arguments():
+    img = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(InputError, match=r"mask must be uint8 or bool with shape \[8, 8\]"):
+        public_blend(img, img, np.zeros((8, 7), np.uint8))
+    with pytest.raises(InputError, match=r"src must be uint8 with shape \[8, 8, 3\]"):
+        public_blend(img[:, :, :2], img, np.zeros((8, 8), np.uint8))
+    with pytest.raises(InputError, match="mode must be one of"):
+        public_blend(img, img, np.zeros((8, 8), bool), mode="max")

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import psnr
+
+from fastswap import FaceSwapper, NoSourceFaceError, mesh, swap
+
+
+def face_region(face, shape):
+    import cv2
+
+    m = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(m, [np.round(face.points[mesh.FACE_OUTLINE]).astype(np.int32)], 1)
+    return m.astype(bool)
+
+
+def test_swap_changes_the_face_and_little_else(demo, demo_faces, detector):
+    target = demo["astronaut"]
+    with FaceSwapper(demo["grace_hopper"], detector=detector) as fs:
+        res = fs.swap_report(target)
+    assert res.faces_found == 1 and res.faces_swapped == [0]
+    out = res.image
+    region = face_region(demo_faces["astronaut"][0], target.shape)
+    changed = np.abs(out.astype(int) - target).max(axis=2) > 8
+    assert changed[region].mean() > 0.5  # the face is replaced
+    assert changed[~region].mean() < 0.01  # the rest of the picture is not
+    # The result's landmarks follow the target's pose: the swapped face is found where the old one was.
+    new = detector.detect(out)
+    assert len(new) == 1
+    eye_dist = np.linalg.norm(demo_faces["astronaut"][0].points[33] - demo_faces["astronaut"][0].points[263])
+    err = np.linalg.norm(new[0].points - demo_faces["astronaut"][0].points, axis=1).mean() / eye_dist
+    assert err < 0.08
+
+
+def test_backends_agree_on_a_full_swap(demo, detector):
+    from fastswap import available_backends
+
+    results = {}
+    for name in available_backends():
+        with FaceSwapper(demo["astronaut"], detector=detector, backend=name) as fs:
+            results[name] = fs.swap(demo["grace_hopper"])
+    ref = results["numpy"]
+    for name, img in results.items():
+        assert psnr(img, ref) > 40, name
+
+
+def test_no_face_in_target_returns_it_unchanged(demo, detector):
+    flat = np.full((240, 320, 3), 77, np.uint8)
+    with FaceSwapper(demo["grace_hopper"], detector=detector) as fs:
+        res = fs.swap_report(flat)
+    assert res.faces_found == 0 and res.faces_swapped == [] and "no face" in res.message
+    assert np.array_equal(res.image, flat)
+
+
+def test_no_face_in_source_raises():
+    with pytest.raises(NoSourceFaceError, match="no face found in the source"):
+        swap(np.full((200, 200, 3), 10, np.uint8), np.zeros((10, 10, 3), np.uint8))
+
+
+def test_face_touching_the_border(demo, demo_faces, detector):
+    face = demo_faces["grace_hopper"][0]
+    x0 = int(face.points[:, 0].min()) + 25  # cut off the left of the face
+    target = np.ascontiguousarray(demo["grace_hopper"][:, x0:])
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        res = fs.swap_report(target)
+    assert res.faces_swapped == [0]
+    assert res.image.shape == target.shape
+    assert np.abs(res.image.astype(int) - target).max(axis=2)[:, :10].max() > 8  # swapped up to the edge
+
+
+def test_rgb_in_rgb_out(demo, detector):
+    with FaceSwapper(demo["astronaut"][:, :, ::-1].copy(), detector=detector, color="rgb") as fs:
+        rgb = fs.swap(demo["grace_hopper"][:, :, ::-1].copy())
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        bgr = fs.swap(demo["grace_hopper"])
+    assert psnr(rgb[:, :, ::-1], bgr) > 45
+
+
+def test_face_selection(shared_faces, demo, detector):
+    group = shared_faces / "group-t1.jpg"
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        all_ = fs.swap_report(group, faces="all")
+        one = fs.swap_report(group, faces=[2])
+    assert all_.faces_found == 6 and all_.faces_swapped == list(range(6))
+    assert one.faces_swapped == [2]
+    from fastswap.imageio import read_image
+
+    orig = read_image(group)
+    faces = detector.detect(orig)
+    for i, f in enumerate(faces):
+        region = face_region(f, orig.shape)
+        changed_all = (np.abs(all_.image.astype(int) - orig).max(axis=2) > 8)[region].mean()
+        changed_one = (np.abs(one.image.astype(int) - orig).max(axis=2) > 8)[region].mean()
+        assert changed_all > 0.3, i
+        assert (changed_one > 0.3) == (i == 2), i
