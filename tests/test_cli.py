@@ -83,9 +83,10 @@ def test_info_and_demo(tmp_path, capsys):
     assert names == ["astronaut_into_grace_hopper.png", "grace_hopper_into_astronaut.png", "side_by_side.png"]
 
 
-def test_help_and_entry_point():
+def test_help_and_entry_point(tmp_path):
     for sub in ([], ["swap"], ["demo"], ["info"]):
-        r = subprocess.run([sys.executable, "-m", "fastswap", *sub, "--help"], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-m", "fastswap", *sub, "--help"], capture_output=True, text=True,
+                           cwd=tmp_path)
         assert r.returncode == 0 and "usage: fastswap" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "fastswap", "--help"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "fastswap", "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert "Exit codes" in r.stdout

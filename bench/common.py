@@ -1,0 +1,100 @@
+"""Benchmark method shared by every bench script: warm-up, repeats, median and spread, metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_FACES = ROOT.parent / "shared" / "faces"
+RESULTS = ROOT / "bench" / "results"
+
+
+def timeit(fn: Callable[[], object], repeat: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None):
+    """Run ``fn`` ``warmup`` times, then ``repeat`` timed times; returns (median_s, list_of_s).
+
+    ``sync`` (for device work) is called inside the timed region after each run.
+    """
+    for _ in range(warmup):
+        fn()
+        if sync:
+            sync()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)), times
+
+
+def spread(values) -> dict[str, float]:
+    v = np.asarray(values, float)
+    return {
+        "median": float(np.median(v)),
+        "p25": float(np.percentile(v, 25)),
+        "p75": float(np.percentile(v, 75)),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "n": int(v.size),
+    }
+
+
+def metadata() -> dict:
+    import cv2
+    import mediapipe
+    import scipy
+
+    import fastswap
+    from fastswap import backends
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
+                                    text=True).stdout.strip())
+    except OSError:
+        commit, dirty = "unknown", False
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    threads = None
+    if backends.status()["cpu"] is None:
+        from fastswap import _cpu
+
+        threads = _cpu.num_threads()
+    return {
+        "commit": commit,
+        "dirty": dirty,
+        "fastswap": fastswap.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "opencv": cv2.__version__,
+        "mediapipe": mediapipe.__version__,
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cpu_backend_threads": threads,
+        "backends": backends.status(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def write_json(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(payload, indent=2, default=str))
+    return path
