@@ -28,8 +28,9 @@ using i32array = py::array_t<std::int32_t, py::array::c_style | py::array::force
 // ---------------------------------------------------------------------------------------------
 // Warp
 
+template <int C>
 void warp_rows(const WarpParams& p, int y_begin, int y_end) {
-    const int c = p.channels;
+    const int c = C > 0 ? C : p.channels;
     for (int t = 0; t < p.num_tris; ++t) {
         const TriSetup& tri = p.tris[t];
         if (!tri.drawn) continue;
@@ -42,10 +43,13 @@ void warp_rows(const WarpParams& p, int y_begin, int y_end) {
             if (xl > xr) continue;
             const double bu = tri.a[1] * y + tri.a[2], bv = tri.a[4] * y + tri.a[5];
             std::uint8_t* o = p.out + ((std::size_t)y * p.out_w + xl) * c;
-            std::uint8_t* cov = p.covered + (std::size_t)y * p.out_w + xl;
-            for (int x = xl; x <= xr; ++x, o += c, ++cov) {
-                sample_bilinear(p.src, p.src_h, p.src_w, c, tri.a[0] * x + bu, tri.a[3] * x + bv, o);
-                *cov = 255;
+            std::memset(p.covered + (std::size_t)y * p.out_w + xl, 255, xr - xl + 1);
+            if (C > 0 && tri.src_inside) {
+                for (int x = xl; x <= xr; ++x, o += c)
+                    sample_bilinear_inside<(C > 0 ? C : 1)>(p.src, p.src_w, tri.a[0] * x + bu, tri.a[3] * x + bv, o);
+            } else {
+                for (int x = xl; x <= xr; ++x, o += c)
+                    sample_bilinear(p.src, p.src_h, p.src_w, c, tri.a[0] * x + bu, tri.a[3] * x + bv, o);
             }
         }
     }
@@ -74,23 +78,39 @@ py::tuple warp_triangles(u8array src, f32array src_pts, f32array dst_pts, i32arr
                 s[2 * k] = sp[2 * v]; s[2 * k + 1] = sp[2 * v + 1];
                 d[2 * k] = dp[2 * v]; d[2 * k + 1] = dp[2 * v + 1];
             }
-            setup_triangle(s, d, cull_backfacing, tris[t]);
+            setup_triangle(s, d, cull_backfacing, p.src_h, p.src_w, tris[t]);
         }
         const int band = 16;  // rows per work item; each item draws all its triangles in order
         const int bands = (h + band - 1) / band;
 #pragma omp parallel for schedule(dynamic, 1)
-        for (int b = 0; b < bands; ++b) warp_rows(p, b * band, std::min(h, (b + 1) * band));
+        for (int b = 0; b < bands; ++b) {
+            const int lo = b * band, hi = std::min(h, (b + 1) * band);
+            switch (c) {
+                case 3: warp_rows<3>(p, lo, hi); break;
+                case 4: warp_rows<4>(p, lo, hi); break;
+                case 1: warp_rows<1>(p, lo, hi); break;
+                default: warp_rows<0>(p, lo, hi); break;
+            }
+        }
     }
     return py::make_tuple(out, covered);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Poisson blending: multigrid solve of the correction h = f - src (Dirichlet, irregular domain).
+//
+// Layout: every level stores h, b (right-hand side) and r (residual) channel-interleaved, so one
+// pixel's 4 neighbours are at fixed offsets +-C and +-C*w of every element, and one branch-free loop
+// over all elements updates every channel at once (auto-vectorised). Red/black Gauss-Seidel
+// updates are written as x += wt * (b + neighbours - 4 x), where wt is 0.25 on unknown pixels of the
+// colour being updated and 0 elsewhere; a red update reads only black neighbours, so the loop has no
+// dependency the vectoriser must respect.
 
 struct Level {
     int h = 0, w = 0;
     std::vector<std::uint8_t> m;  // 1 = unknown pixel (never on the frame)
     std::vector<float> x, b, r;   // solution, right-hand side, residual (h * w * C)
+    std::vector<float> wr, wb;    // 0.25 on unknown red / black elements, else 0 (h * w * C)
 };
 
 struct Workspace {  // reused across calls (per thread) so repeated swaps do not reallocate
@@ -99,45 +119,79 @@ struct Workspace {  // reused across calls (per thread) so repeated swaps do not
 
 thread_local Workspace tls_ws;
 
-template <int C>
-void smooth(Level& L, int sweeps) {
-    const int w = L.w;
-    for (int s = 0; s < sweeps; ++s) {
-        for (int colour = 0; colour < 2; ++colour) {
-#pragma omp parallel for schedule(static)
-            for (int y = 1; y < L.h - 1; ++y) {
-                const std::uint8_t* m = L.m.data() + (std::size_t)y * w;
-                float* x = L.x.data() + (std::size_t)y * w * C;
-                const float* b = L.b.data() + (std::size_t)y * w * C;
-                for (int i = 1 + ((y + colour) & 1); i < w - 1; i += 2) {
-                    if (!m[i]) continue;
-                    float* xi = x + i * C;
-                    for (int c = 0; c < C; ++c)
-                        xi[c] = 0.25f * (b[i * C + c] + xi[c - C] + xi[c + C] + xi[c - w * C] + xi[c + w * C]);
-                }
-            }
-        }
+constexpr long long kParallelMin = 1 << 16;  // elements below which a pass runs on one thread
+constexpr long long kChunk = 1 << 13;        // elements per OpenMP work item
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define FS_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define FS_MULTIVERSION
+#endif
+
+FS_MULTIVERSION
+void rb_pass(float* __restrict x, const float* __restrict b, const float* __restrict wt, long long lo,
+             long long hi, long long c, long long s) {
+#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
+    for (long long k0 = lo; k0 < hi; k0 += kChunk) {
+        const long long k1 = std::min(k0 + kChunk, hi);
+#pragma GCC ivdep
+        for (long long k = k0; k < k1; ++k)
+            x[k] += wt[k] * (b[k] + x[k - c] + x[k + c] + x[k - s] + x[k + s] - 4.f * x[k]);
     }
+}
+
+// One colour's update over elements [lo, hi) of a row. Results go through a small block buffer so
+// the loads of x[k +- c] never hit a store still in flight (a store-forwarding stall per vector).
+FS_MULTIVERSION
+void rb_row(float* __restrict x, const float* __restrict b, const float* __restrict wt, long long lo,
+            long long hi, long long c, long long s) {
+    constexpr long long kBlock = 128;
+    float tmp[kBlock];
+    for (long long k0 = lo; k0 < hi; k0 += kBlock) {
+        const long long n = std::min(kBlock, hi - k0);
+        const float* xs = x + k0;
+        for (long long i = 0; i < n; ++i)
+            tmp[i] = xs[i] + wt[k0 + i] * (b[k0 + i] + xs[i - c] + xs[i + c] + xs[i - s] + xs[i + s] - 4.f * xs[i]);
+        std::memcpy(x + k0, tmp, (std::size_t)n * sizeof(float));
+    }
+}
+
+FS_MULTIVERSION
+void residual_pass(float* __restrict r, const float* __restrict x, const float* __restrict b,
+                   const float* __restrict wr, const float* __restrict wb, long long lo, long long hi,
+                   long long c, long long s) {
+#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
+    for (long long k0 = lo; k0 < hi; k0 += kChunk) {
+        const long long k1 = std::min(k0 + kChunk, hi);
+#pragma GCC ivdep
+        for (long long k = k0; k < k1; ++k)
+            r[k] = 4.f * (wr[k] + wb[k]) * (b[k] + x[k - c] + x[k + c] + x[k - s] + x[k + s] - 4.f * x[k]);
+    }
+}
+
+// `sweeps` red-black Gauss-Seidel sweeps in one streaming pass over the rows (a wavefront): at step
+// y, sweep k updates the first colour on row y - 2k and the second colour on the row above it. Every
+// update then sees exactly the neighbours a plain sweep-after-sweep order would, while the rows in
+// flight stay in cache. `reverse` swaps the colours (for a symmetric V-cycle).
+template <int C>
+void smooth(Level& L, int sweeps, bool reverse = false) {
+    const long long s = (long long)L.w * C;
+    const float* first = reverse ? L.wb.data() : L.wr.data();
+    const float* second = reverse ? L.wr.data() : L.wb.data();
+    auto row = [&](const float* wt, int r) {
+        if (r >= 1 && r <= L.h - 2) rb_row(L.x.data(), L.b.data(), wt, r * s + C, (r + 1) * s - C, C, s);
+    };
+    for (int y = 1; y < L.h - 1 + 2 * sweeps; ++y)
+        for (int k = 0; k < sweeps; ++k) {
+            row(first, y - 2 * k);
+            row(second, y - 2 * k - 1);
+        }
 }
 
 template <int C>
 void residual(Level& L) {
-    const int w = L.w;
-#pragma omp parallel for schedule(static)
-    for (int y = 0; y < L.h; ++y) {
-        for (int i = 0; i < w; ++i) {
-            std::size_t k = (std::size_t)y * w + i;
-            float* r = L.r.data() + k * C;
-            if (!L.m[k]) {
-                for (int c = 0; c < C; ++c) r[c] = 0.f;
-                continue;
-            }
-            const float* x = L.x.data() + k * C;
-            const float* b = L.b.data() + k * C;
-            for (int c = 0; c < C; ++c)
-                r[c] = b[c] - (4.f * x[c] - x[c - C] - x[c + C] - x[c - w * C] - x[c + w * C]);
-        }
-    }
+    const long long s = (long long)L.w * C, lo = s + C, hi = (long long)(L.h - 1) * s - C;
+    residual_pass(L.r.data(), L.x.data(), L.b.data(), L.wr.data(), L.wb.data(), lo, hi, C, s);
 }
 
 // Vertex-centred coarsening: coarse point (i, j) sits on fine point (2i, 2j).
@@ -145,24 +199,17 @@ void residual(Level& L) {
 // (the 4 accounts for the doubled grid spacing in the unscaled 5-point operator).
 template <int C>
 void restrict_to(const std::vector<float>& fine, const Level& F, Level& K) {
-    static const float wt[3] = {0.5f, 1.f, 0.5f};  // 4 * (1, 2, 1) x (1, 2, 1) / 16 = outer(wt, wt)
-#pragma omp parallel for schedule(static)
-    for (int y = 0; y < K.h; ++y) {
-        for (int i = 0; i < K.w; ++i) {
-            float acc[C] = {};
-            for (int dy = -1; dy <= 1; ++dy) {
-                int fy = 2 * y + dy;
-                if (fy < 0 || fy >= F.h) continue;
-                for (int dx = -1; dx <= 1; ++dx) {
-                    int fx = 2 * i + dx;
-                    if (fx < 0 || fx >= F.w) continue;
-                    const float k = wt[dy + 1] * wt[dx + 1];
-                    const float* v = fine.data() + ((std::size_t)fy * F.w + fx) * C;
-                    for (int c = 0; c < C; ++c) acc[c] += k * v[c];
-                }
-            }
+    const std::size_t fs = (std::size_t)F.w * C;
+#pragma omp parallel for schedule(static) if ((long long)K.h * K.w * C > kParallelMin)
+    for (int y = 1; y < K.h - 1; ++y) {
+        for (int i = 1; i < K.w - 1; ++i) {
+            const float* f = fine.data() + (std::size_t)(2 * y) * fs + (std::size_t)(2 * i) * C;
             float* o = K.b.data() + ((std::size_t)y * K.w + i) * C;
-            for (int c = 0; c < C; ++c) o[c] = acc[c];
+            for (int c = 0; c < C; ++c) {
+                const float* p = f + c;
+                o[c] = 0.25f * (p[-fs - C] + p[-fs + C] + p[fs - C] + p[fs + C]) +
+                       0.5f * (p[-fs] + p[fs] + p[-C] + p[C]) + p[0];
+            }
         }
     }
 }
@@ -170,20 +217,19 @@ void restrict_to(const std::vector<float>& fine, const Level& F, Level& K) {
 // Fine x (+)= bilinear interpolation of coarse x, on unknown fine pixels only.
 template <int C>
 void prolong(const Level& K, Level& F, bool add) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long long)F.h * F.w * C > kParallelMin)
     for (int y = 1; y < F.h - 1; ++y) {
         const int y0 = y >> 1, y1 = std::min((y + 1) >> 1, K.h - 1);
+        const std::uint8_t* m = F.m.data() + (std::size_t)y * F.w;
+        float* row = F.x.data() + (std::size_t)y * F.w * C;
+        const float* k0 = K.x.data() + (std::size_t)y0 * K.w * C;
+        const float* k1 = K.x.data() + (std::size_t)y1 * K.w * C;
         for (int i = 1; i < F.w - 1; ++i) {
-            std::size_t k = (std::size_t)y * F.w + i;
-            if (!F.m[k]) continue;
-            const int x0 = i >> 1, x1 = std::min((i + 1) >> 1, K.w - 1);
-            const float* a = K.x.data() + ((std::size_t)y0 * K.w + x0) * C;
-            const float* bq = K.x.data() + ((std::size_t)y0 * K.w + x1) * C;
-            const float* cq = K.x.data() + ((std::size_t)y1 * K.w + x0) * C;
-            const float* d = K.x.data() + ((std::size_t)y1 * K.w + x1) * C;
-            float* o = F.x.data() + k * C;
+            if (!m[i]) continue;
+            const int x0 = (i >> 1) * C, x1 = std::min((i + 1) >> 1, K.w - 1) * C;
+            float* o = row + (std::size_t)i * C;
             for (int c = 0; c < C; ++c) {
-                float v = 0.25f * (a[c] + bq[c] + cq[c] + d[c]);
+                float v = 0.25f * (k0[x0 + c] + k0[x1 + c] + k1[x0 + c] + k1[x1 + c]);
                 o[c] = add ? o[c] + v : v;
             }
         }
@@ -194,7 +240,7 @@ template <int C>
 void vcycle(std::vector<Level>& lv, std::size_t l, const BlendParams& p) {
     Level& L = lv[l];
     if (l + 1 == lv.size()) {
-        smooth<C>(L, 40);
+        smooth<C>(L, 30);
         return;
     }
     Level& K = lv[l + 1];
@@ -204,7 +250,21 @@ void vcycle(std::vector<Level>& lv, std::size_t l, const BlendParams& p) {
     std::fill(K.x.begin(), K.x.end(), 0.f);
     vcycle<C>(lv, l + 1, p);
     prolong<C>(K, L, true);
-    smooth<C>(L, p.post_smooth);
+    smooth<C>(L, p.post_smooth, true);
+}
+
+template <int C>
+void set_weights(Level& L) {
+    const std::size_t n = (std::size_t)L.h * L.w;
+    L.wr.assign(n * C, 0.f);
+    L.wb.assign(n * C, 0.f);
+    for (int y = 1; y < L.h - 1; ++y)
+        for (int i = 1; i < L.w - 1; ++i) {
+            std::size_t k = (std::size_t)y * L.w + i;
+            if (!L.m[k]) continue;
+            float* w = ((y + i) & 1) ? L.wb.data() : L.wr.data();
+            for (int c = 0; c < C; ++c) w[k * C + c] = 0.25f;
+        }
 }
 
 template <int C>
@@ -221,75 +281,86 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
         std::size_t n = (std::size_t)lh * lw;
         L.m.assign(n, 0);
         L.x.assign(n * C, 0.f);
-        L.b.resize(n * C);
-        L.r.resize(n * C);
+        L.b.assign(n * C, 0.f);
+        L.r.assign(n * C, 0.f);
         if (std::min(lh, lw) <= p.coarsest || nl >= 16) break;
     }
-    std::vector<Level> levels;  // view of the first nl levels (moved back after the solve)
+    std::vector<Level> levels;  // the first nl levels (moved back after the solve)
     levels.reserve(nl);
     for (std::size_t i = 0; i < nl; ++i) levels.push_back(std::move(lv[i]));
 
     Level& F = levels[0];
     for (int y = 1; y < h - 1; ++y)
         for (int i = 1; i < w - 1; ++i) F.m[(std::size_t)y * w + i] = mask[(std::size_t)y * w + i] != 0;
+    set_weights<C>(F);
     for (std::size_t l = 1; l < nl; ++l) {  // coarse point unknown if its fine point is; frame never
         Level& K = levels[l];
         const Level& P = levels[l - 1];
         for (int y = 1; y < K.h - 1; ++y)
             for (int i = 1; i < K.w - 1; ++i)
                 K.m[(std::size_t)y * K.w + i] = P.m[(std::size_t)(2 * y) * P.w + 2 * i];
+        set_weights<C>(K);
     }
-    // Right-hand side of the correction problem (see numpy_backend.poisson_system).
-    const int offs[4] = {-w, w, -1, 1};
-#pragma omp parallel for schedule(static)
-    for (int y = 1; y < h - 1; ++y) {
-        for (int i = 1; i < w - 1; ++i) {
-            std::size_t k = (std::size_t)y * w + i;
-            float* b = F.b.data() + k * C;
-            for (int c = 0; c < C; ++c) b[c] = 0.f;
-            if (!F.m[k]) continue;
-            for (int n = 0; n < 4; ++n) {
-                std::size_t q = k + offs[n];
-                bool known = !F.m[q];
-                for (int c = 0; c < C; ++c) {
-                    float sp = src[k * C + c], sq = src[q * C + c];
-                    float acc = known ? (float)dst[q * C + c] - sq : 0.f;
-                    if (p.mixed) {
-                        float gs = sp - sq, gd = (float)dst[k * C + c] - (float)dst[q * C + c];
-                        if (std::abs(gd) > std::abs(gs)) acc += gd - gs;
+    // Right-hand side of the correction problem (see numpy_backend.poisson_system), element-wise:
+    // b = sum over the 4 neighbours q of [q known] (dst_q - src_q) + [mixed] guidance change.
+    {
+        const long long es = (long long)w * C, lo = es + C, hi = (long long)(h - 1) * es - C;
+        std::vector<float>& g = F.r;  // scratch: (dst - src) on known pixels, 0 on unknown ones
+        const float* wr = F.wr.data();
+        const float* wb = F.wb.data();
+#pragma omp parallel for schedule(static) if ((long long)h * w * C > kParallelMin)
+        for (long long k0 = 0; k0 < (long long)h * w * C; k0 += kChunk) {
+            const long long k1 = std::min(k0 + kChunk, (long long)h * w * C);
+            for (long long k = k0; k < k1; ++k)
+                g[k] = (1.f - 4.f * (wr[k] + wb[k])) * ((float)dst[k] - (float)src[k]);
+        }
+#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
+        for (long long k0 = lo; k0 < hi; k0 += kChunk) {
+            const long long k1 = std::min(k0 + kChunk, hi);
+            for (long long k = k0; k < k1; ++k) {
+                const float m = 4.f * (wr[k] + wb[k]);
+                float acc = g[k - C] + g[k + C] + g[k - es] + g[k + es];
+                if (p.mixed) {
+                    const float sp = src[k], dp = dst[k];
+                    for (const long long o : {-(long long)C, (long long)C, -es, es}) {
+                        const float gs = sp - (float)src[k + o], gd = dp - (float)dst[k + o];
+                        acc += std::abs(gd) > std::abs(gs) ? gd - gs : 0.f;
                     }
-                    b[c] += acc;
                 }
+                F.b[k] = m * acc;
             }
         }
     }
     // Full multigrid: restrict the right-hand side, solve coarsest, interpolate up with a V-cycle each.
     for (std::size_t l = 1; l < nl; ++l) restrict_to<C>(levels[l - 1].b, levels[l - 1], levels[l]);
-    smooth<C>(levels[nl - 1], 40);
+    smooth<C>(levels[nl - 1], 30);
     for (std::size_t l = nl - 1; l-- > 0;) {
         prolong<C>(levels[l + 1], levels[l], false);
         vcycle<C>(levels, l, p);
     }
     for (int it = 0; it < p.cycles; ++it) vcycle<C>(levels, 0, p);
-
-    const std::size_t n = (std::size_t)h * w;
-#pragma omp parallel for schedule(static)
-    for (long long k = 0; k < (long long)n; ++k) {
-        if (!F.m[k]) {
-            for (int c = 0; c < C; ++c) out[k * C + c] = dst[k * C + c];
-            continue;
-        }
-        for (int c = 0; c < C; ++c) {
-            float v = std::floor((float)src[k * C + c] + F.x[k * C + c] + 0.5f);
-            out[k * C + c] = (std::uint8_t)std::clamp(v, 0.f, 255.f);
+    const long long ne = (long long)h * w * C;
+    const float* wr = F.wr.data();
+    const float* wb = F.wb.data();
+    const float* xs = F.x.data();
+#pragma omp parallel for schedule(static) if (ne > kParallelMin)
+    for (long long k0 = 0; k0 < ne; k0 += kChunk) {
+        const long long k1 = std::min(k0 + kChunk, ne);
+        for (long long k = k0; k < k1; ++k) {
+            const float v = std::min(std::max((float)src[k] + xs[k] + 0.5f, 0.f), 255.f);
+            const std::uint8_t solved = (std::uint8_t)(int)v;  // v >= 0: truncation is floor
+            out[k] = (wr[k] + wb[k]) > 0.f ? solved : dst[k];
         }
     }
     for (std::size_t i = 0; i < nl; ++i) lv[i] = std::move(levels[i]);
 }
 
-u8array poisson_blend(u8array src, u8array dst, u8array mask, const std::string& mode, int cycles) {
+// Seamless cloning (see numpy_backend.poisson_blend); cycles / pre_smooth / post_smooth set the
+// accuracy of the full-multigrid solve (BlendParams).
+u8array poisson_blend(u8array src, u8array dst, u8array mask, const std::string& mode, int cycles,
+                      int pre_smooth, int post_smooth) {
     BlendParams p{(int)dst.shape(0), (int)dst.shape(1), (int)dst.shape(2), mode == "mixed" ? 1 : 0,
-                  cycles, 2, 2, 4};
+                  cycles, pre_smooth, post_smooth, 4};
     u8array out({p.h, p.w, p.channels});
     const std::uint8_t* s = src.data();
     const std::uint8_t* d = dst.data();
@@ -326,6 +397,7 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("warp_triangles", &warp_triangles, py::arg("src"), py::arg("src_pts"), py::arg("dst_pts"),
           py::arg("triangles"), py::arg("out_shape"), py::arg("cull_backfacing") = false);
     m.def("poisson_blend", &poisson_blend, py::arg("src"), py::arg("dst"), py::arg("mask"),
-          py::arg("mode") = "normal", py::arg("cycles") = 2);
+          py::arg("mode") = "normal", py::arg("cycles") = 2, py::arg("pre_smooth") = 2,
+          py::arg("post_smooth") = 2);
     m.def("num_threads", &num_threads);
 }

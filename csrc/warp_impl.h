@@ -28,6 +28,7 @@ struct TriSetup {
     i64 owned[3];     // 1 if edge i -> i+1 is owned by this triangle under the fill rule, else 0
     double a[6];      // affine target pixel -> source: u = a0 x + a1 y + a2, v = a3 x + a4 y + a5
     int drawn;        // 0 for zero-area (or culled) triangles
+    int src_inside;   // 1 if the source triangle lies in [0, w - 1) x [0, h - 1): no clamping needed
     int y_lo, y_hi;   // first and last pixel row whose centre may be inside (unclipped)
 };
 
@@ -51,7 +52,8 @@ FS_HD i64 floor_div(i64 a, i64 b) {  // b > 0
 FS_HD i64 snap_coord(float v) { return (i64)floor((double)v * kFixedOne + 0.5); }
 
 // Fill TriSetup from a triangle's source and target vertices (s: 3 x (u, v), d: 3 x (x, y)).
-FS_HD void setup_triangle(const float* s, const float* d, bool cull_backfacing, TriSetup& t) {
+FS_HD void setup_triangle(const float* s, const float* d, bool cull_backfacing, int src_h, int src_w,
+                          TriSetup& t) {
     double sx[3], sy[3];
     for (int i = 0; i < 3; ++i) {
         t.x[i] = snap_coord(d[2 * i]);
@@ -69,6 +71,10 @@ FS_HD void setup_triangle(const float* s, const float* d, bool cull_backfacing, 
         area2 = -area2;
     }
     t.drawn = (area2 != 0) && !(cull_backfacing && flip);
+    t.src_inside = 1;
+    for (int i = 0; i < 3; ++i)  // a small margin covers rounding in the affine evaluation
+        if (!(sx[i] >= 1e-3 && sx[i] <= src_w - 1 - 1e-3 && sy[i] >= 1e-3 && sy[i] <= src_h - 1 - 1e-3))
+            t.src_inside = 0;
     for (int i = 0; i < 3; ++i) {
         int j = (i + 1) % 3;
         i64 dx = t.x[j] - t.x[i], dy = t.y[j] - t.y[i];
@@ -137,6 +143,21 @@ FS_HD void sample_bilinear(const u8* src, int h, int w, int channels, double u, 
         float bot = p10[c] * (1.0f - fx) + p11[c] * fx;
         float val = top * (1.0f - fy) + bot * fy + 0.5f;
         dst[c] = (u8)(val < 0.0f ? 0.0f : (val > 255.0f ? 255.0f : val));
+    }
+}
+
+// The same sample for a point known to lie in [0, w - 1) x [0, h - 1) (no clamping), C channels.
+template <int C>
+FS_HD void sample_bilinear_inside(const u8* src, int w, double u, double v, u8* dst) {
+    const int x0 = (int)u, y0 = (int)v;  // u, v >= 0: truncation is floor
+    const float fx = (float)(u - x0), fy = (float)(v - y0);
+    const u8* p00 = src + ((long long)y0 * w + x0) * C;
+    const u8* p10 = p00 + (long long)w * C;
+    for (int c = 0; c < C; ++c) {
+        float top = p00[c] * (1.0f - fx) + p00[c + C] * fx;
+        float bot = p10[c] * (1.0f - fx) + p10[c + C] * fx;
+        float val = top * (1.0f - fy) + bot * fy + 0.5f;
+        dst[c] = (u8)(val > 255.0f ? 255.0f : val);
     }
 }
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+import weakref
 import zipfile
 from dataclasses import dataclass
 
@@ -12,6 +14,15 @@ import numpy as np
 from .errors import InputError
 from .imageio import ImageLike, load
 from .model import model_path
+
+
+_live: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:  # close MediaPipe graphs before the interpreter tears its modules down
+    for det in list(_live):
+        det.close()
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,7 @@ class FaceDetector:
         self.tiles = tiles
         self._lock = threading.Lock()
         self.skipped_small = 0
+        _live.add(self)
 
     def detect(self, image: ImageLike, *, color: str = "bgr") -> list[Face]:
         """Detect faces, sorted left to right by box centre.
