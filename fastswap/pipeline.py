@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +27,54 @@ class SwapResult:
     faces_found: int
     faces_swapped: list[int] = field(default_factory=list)
     message: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "swap"
+
+
+@dataclass(frozen=True)
+class PreparedSource:
+    """A source face ready to be swapped in (picklable, so batch workers need not detect it again).
+
+    Attributes:
+        image: (h, w, 3) uint8 BGR host crop around the face.
+        points: (468, 2) float32 mesh landmarks in the crop's pixel coordinates.
+        face: the detected :class:`Face` in the original image's coordinates.
+    """
+
+    image: np.ndarray
+    points: np.ndarray
+    face: Face
+
+
+def prepare_source(
+    source: ImageLike,
+    detector: FaceDetector,
+    *,
+    source_face: str | int = "largest",
+    color: str = "bgr",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> PreparedSource:
+    """Detect the source's face once and keep only its neighbourhood.
+
+    Raises:
+        NoSourceFaceError: no face in the source; InputError: a bad ``source_face``.
+    """
+    img = load(source, name=_name(source, "source"), color=color, max_pixels=max_pixels)
+    faces = detector.detect(img)
+    if not faces:
+        raise NoSourceFaceError(f"{_name(source, 'source')}: no face found in the source image")
+    if source_face == "largest":
+        face = max(faces, key=lambda f: f.size)
+    elif isinstance(source_face, int) and not isinstance(source_face, bool) and 0 <= source_face < len(faces):
+        face = faces[source_face]
+    else:
+        raise InputError(f"source_face must be 'largest' or 0..{len(faces) - 1}, got {source_face!r}")
+    pts = face.points[: mesh.NUM_MESH_POINTS]
+    x0, y0, x1, y1 = face_roi(pts, img.shape[:2], pad=2.0)
+    return PreparedSource(
+        image=np.ascontiguousarray(img[y0:y1, x0:x1]),
+        points=np.ascontiguousarray(pts - (x0, y0), np.float32),
+        face=face,
+    )
 
 
 def face_roi(points: np.ndarray, shape: tuple[int, int], pad: float) -> tuple[int, int, int, int]:
@@ -52,7 +101,8 @@ class FaceSwapper:
     """Prepare one source face once, then swap it into many targets.
 
     Args:
-        source: path or host array (see ``color``) holding the source face.
+        source: path or host array (see ``color``) holding the source face, or a
+            :class:`PreparedSource`.
         backend: "auto" (fastest usable), "numpy", "cpu" or "cuda".
         source_face: which face of the source to use: "largest" or an index (left to right).
         blend: "normal" or "mixed" Poisson guidance.
@@ -66,7 +116,7 @@ class FaceSwapper:
 
     def __init__(
         self,
-        source: ImageLike,
+        source: ImageLike | PreparedSource,
         *,
         backend: str = "auto",
         source_face: str | int = "largest",
@@ -84,23 +134,20 @@ class FaceSwapper:
         self.max_pixels = max_pixels
         self._own_detector = detector is None
         self.detector = detector if detector is not None else FaceDetector(model)
-        img = load(source, name=_name(source, "source"), color=color, max_pixels=max_pixels)
-        faces = self.detector.detect(img)
-        if not faces:
-            self.close()
-            raise NoSourceFaceError(f"{_name(source, 'source')}: no face found in the source image")
-        if source_face == "largest":
-            face = max(faces, key=lambda f: f.size)
-        elif isinstance(source_face, int) and 0 <= source_face < len(faces):
-            face = faces[source_face]
+        if isinstance(source, PreparedSource):
+            prepared = source
         else:
-            self.close()
-            raise InputError(f"source_face must be 'largest' or 0..{len(faces) - 1}, got {source_face!r}")
-        # Keep only the face's neighbourhood of the source, contiguous, with points shifted to match.
-        x0, y0, x1, y1 = face_roi(face.points[: mesh.NUM_MESH_POINTS], img.shape[:2], pad=2.0)
-        self.source_face: Face = face
-        self.source_image = np.ascontiguousarray(img[y0:y1, x0:x1])
-        self.source_points = np.ascontiguousarray(face.points[: mesh.NUM_MESH_POINTS] - (x0, y0), np.float32)
+            try:
+                prepared = prepare_source(
+                    source, self.detector, source_face=source_face, color=color, max_pixels=max_pixels
+                )
+            except BaseException:
+                self.close()
+                raise
+        self.prepared = prepared
+        self.source_face: Face = prepared.face
+        self.source_image = prepared.image
+        self.source_points = prepared.points
 
     def swap(self, target: ImageLike, *, faces: FaceSelection = "all") -> np.ndarray:
         """Swap the source face into ``target`` and return the new host (H, W, 3) uint8 image.
@@ -113,15 +160,21 @@ class FaceSwapper:
     def swap_report(self, target: ImageLike, *, faces: FaceSelection = "all") -> SwapResult:
         """Like :meth:`swap`, also saying how many faces were found and which were swapped."""
         img = load(target, name=_name(target, "target"), color=self.color, max_pixels=self.max_pixels)
+        t0 = time.perf_counter()
         found = self.detector.detect(img)
         chosen = _select(found, faces)
+        t1 = time.perf_counter()
         out = img.copy()
         for i in chosen:
             self._swap_one(out, found[i])
         if self.color == "rgb":
             out = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
+        t2 = time.perf_counter()
         msg = "" if found else "no face found in the target; returned unchanged"
-        return SwapResult(image=out, faces_found=len(found), faces_swapped=chosen, message=msg)
+        return SwapResult(
+            image=out, faces_found=len(found), faces_swapped=chosen, message=msg,
+            timings_ms={"detect": (t1 - t0) * 1e3, "swap": (t2 - t1) * 1e3},
+        )
 
     def _swap_one(self, image: np.ndarray, face: Face) -> None:
         pts = face.points[: mesh.NUM_MESH_POINTS]
