@@ -79,6 +79,31 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output-dir", default="fastswap-demo", help="directory (default fastswap-demo)")
     common(d)
 
+    b = sub.add_parser(
+        "batch",
+        help="swap one face into many photos, or source/target pairs from a CSV",
+        description="Swap one face into a set of photos (--source with --targets), or swap the pairs of "
+        "a CSV (--pairs: columns source,target[,output]). Outputs mirror the input tree under OUTDIR; "
+        "finished outputs are skipped on a re-run; OUTDIR/report.jsonl gets one line per input. "
+        "Exit code 0 when no input failed, 1 when some did (listed), 2 on usage errors.",
+    )
+    b.add_argument("--source", help="image with the face to use")
+    b.add_argument("--targets", help="a directory (searched recursively), a glob pattern, or a .txt list")
+    b.add_argument("--pairs", help="CSV file with columns source,target[,output]")
+    b.add_argument("-o", "--output-dir", required=True, help="output folder (created)")
+    b.add_argument("--faces", type=_faces_arg, default="all", help="all, largest, or indices like 0,2")
+    b.add_argument("--format", choices=["jpg", "png", "webp", "bmp", "tiff"], default=None,
+                   help="output format (default: the input's)")
+    b.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
+    b.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
+    b.add_argument("--executor", choices=["process", "thread"], default="process",
+                   help="worker kind (default process: measured faster, see README)")
+    b.add_argument("--engine", choices=["local", "ray"], default="local", help="local pool or a Ray cluster")
+    b.add_argument("--address", default=None, help="Ray cluster address (with --engine ray)")
+    b.add_argument("--report", default=None, help="JSON Lines report path (default OUTDIR/report.jsonl)")
+    b.add_argument("--quiet", action="store_true", help="no progress output")
+    common(b)
+
     sub.add_parser("info", help="version, backends (and why any is missing), model, GPU",
                    description="Print version, backends and why any is missing, model path and hash, GPU.")
     return p
@@ -174,9 +199,45 @@ def _cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(a: argparse.Namespace) -> int:
+    from . import batch
+
+    if bool(a.pairs) == bool(a.source or a.targets):
+        raise InputError("give either --source with --targets, or --pairs")
+    if not a.pairs and not (a.source and a.targets):
+        raise InputError("--source and --targets go together")
+    outdir = Path(a.output_dir)
+    opts = batch.BatchOptions(faces=a.faces, backend=a.backend, blend=a.blend, model=a.model,
+                              max_pixels=a.max_pixels, overwrite=a.overwrite, out_format=a.format)
+    prepared = {}
+    if a.pairs:
+        jobs = batch.pair_jobs(Path(a.pairs), outdir, a.format)
+    else:
+        from .detect import FaceDetector
+        from .pipeline import prepare_source
+
+        with FaceDetector(a.model) as det:  # the source face is detected once, here
+            prepared[str(Path(a.source))] = prepare_source(a.source, det, max_pixels=a.max_pixels)
+        jobs = batch.target_jobs(Path(a.source), a.targets, outdir, a.format)
+    if a.engine == "ray":
+        from .ray import run_batch_ray
+
+        summary = run_batch_ray(jobs, outdir, opts, address=a.address, quiet=a.quiet, prepared=prepared,
+                                report=Path(a.report) if a.report else None)
+    else:
+        summary = batch.run_batch(jobs, outdir, opts, workers=a.workers, executor=a.executor,
+                                  report=Path(a.report) if a.report else None, quiet=a.quiet, prepared=prepared)
+    rate = summary.total / summary.seconds if summary.seconds else 0.0
+    print(f"{summary.total} inputs in {summary.seconds:.1f} s ({rate:.1f}/s): {summary.swapped} swapped, "
+          f"{summary.no_face} without a face, {summary.skipped} skipped, {summary.failed} failed")
+    for target, reason in summary.failures:
+        print(f"  FAILED {target}: {reason}", file=sys.stderr)
+    return summary.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"swap": _cmd_swap, "demo": _cmd_demo, "info": _cmd_info}[args.command]
+    handler = {"swap": _cmd_swap, "demo": _cmd_demo, "info": _cmd_info, "batch": _cmd_batch}[args.command]
     try:
         return handler(args)
     except FastswapError as e:

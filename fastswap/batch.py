@@ -1,0 +1,348 @@
+"""Batch swapping over large image sets: pipelined over worker processes, resumable, losing nothing.
+
+Every input gets one JSON Lines report record; one bad file never stops the batch; outputs are written
+atomically (temporary file, then rename) and never over an input; a re-run skips finished outputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import FastswapError, InputError
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+FORMATS = {"jpg": ".jpg", "jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tiff"}
+TMP_GLOB = ".*.part"  # temporaries of imageio.write_image_atomic
+
+
+@dataclass(frozen=True)
+class Job:
+    """One swap: the face of ``source`` into ``target``, written to ``output`` (all host paths)."""
+
+    source: Path
+    target: Path
+    output: Path
+
+
+@dataclass
+class Record:
+    """One line of the JSON Lines report."""
+
+    target: str
+    source: str
+    output: str | None
+    status: str  # swapped | no-face | skipped | failed
+    faces: int = 0
+    reason: str | None = None
+    ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class BatchOptions:
+    faces: str | list[int] = "all"  # "all", "largest" or indices
+    backend: str = "auto"
+    blend: str = "normal"
+    model: str | None = None
+    max_pixels: int = 100_000_000
+    overwrite: bool = False
+    out_format: str | None = None  # extension to force, e.g. "png"
+
+
+# ----------------------------------------------------------------------------------------------
+# Job lists
+
+
+def _out_path(outdir: Path, rel: Path, fmt: str | None) -> Path:
+    rel = rel.with_suffix(FORMATS[fmt]) if fmt else rel
+    return outdir / rel
+
+
+def _inside(outdir: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(outdir.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def target_jobs(source: Path, targets: str, outdir: Path, fmt: str | None) -> Iterator[Job | Record]:
+    """Jobs for one source into a directory (recursively), a glob pattern, or a list file."""
+    spec = Path(targets)
+    if spec.is_dir():
+        root = spec
+        paths: Iterable[Path] = (p for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_EXTS)
+    elif spec.is_file() and spec.suffix.lower() in (".txt", ".lst", ".list"):
+        lines = [ln.strip() for ln in spec.read_text().splitlines()]
+        listed = [Path(ln) if Path(ln).is_absolute() else spec.parent / ln for ln in lines if ln and ln[0] != "#"]
+        root = Path(os.path.commonpath([str(p.parent.resolve()) for p in listed])) if listed else spec.parent
+        paths = listed
+    elif glob.has_magic(targets):
+        root = Path(targets.split("*")[0].split("?")[0].split("[")[0] or ".")
+        root = root if root.is_dir() else root.parent
+        paths = (Path(p) for p in sorted(glob.glob(targets, recursive=True)))
+    else:
+        raise InputError(f"--targets {targets}: not a directory, a .txt list or a glob pattern")
+    for p in paths:
+        try:
+            rel = p.resolve().relative_to(root.resolve())
+        except ValueError:
+            rel = Path(p.name)
+        yield Job(source, p, _out_path(outdir, rel, fmt))
+
+
+def pair_jobs(pairs_csv: Path, outdir: Path, fmt: str | None) -> Iterator[Job | Record]:
+    """Jobs from a CSV with columns source,target[,output] (header optional; relative paths are taken
+    from the CSV's folder; outputs relative to OUTDIR and never outside it)."""
+    try:
+        text = pairs_csv.read_text()
+    except OSError as e:
+        raise InputError(f"{pairs_csv}: cannot read pairs file ({e.strerror or e})") from e
+    rows = list(csv.reader(text.splitlines()))
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["source", "target"]:
+        rows = rows[1:]
+    base = pairs_csv.parent
+    for n, row in enumerate(rows, start=2):
+        row = [c.strip() for c in row]
+        if not row or not any(row):
+            continue
+        if len(row) < 2 or not row[0] or not row[1]:
+            yield Record(target=str(row[1] if len(row) > 1 else ""), source=str(row[0]), output=None,
+                         status="failed", reason=f"{pairs_csv}:{n}: expected source,target[,output]")
+            continue
+        src, tgt = (Path(c) if Path(c).is_absolute() else base / c for c in row[:2])
+        rel = Path(row[2]) if len(row) > 2 and row[2] else Path(tgt.name)
+        out = _out_path(outdir, rel, fmt)
+        if rel.is_absolute() or not _inside(outdir, out):
+            yield Record(target=str(tgt), source=str(src), output=None, status="failed",
+                         reason=f"{pairs_csv}:{n}: output {row[2]!r} would leave the output folder")
+            continue
+        yield Job(src, tgt, out)
+
+
+# ----------------------------------------------------------------------------------------------
+# The worker side: one detector per worker, source faces prepared once per worker (or handed over).
+
+_W: dict = {}
+
+
+def _init_worker(opts: BatchOptions, prepared: dict) -> None:
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    if threading_worker():
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    _W.clear()
+    _W["opts"] = opts
+    _W["prepared"] = dict(prepared)
+
+
+def threading_worker() -> bool:
+    import threading
+
+    return threading.current_thread() is not threading.main_thread() and "opts" in _W
+
+
+def _state() -> dict:
+    """Per-worker state (per thread when the executor is a thread pool)."""
+    import threading
+
+    from .detect import FaceDetector
+
+    key = threading.get_ident()
+    st = _W.setdefault(("state", key), {})
+    if "detector" not in st:
+        st["detector"] = FaceDetector(_W["opts"].model)
+        st["swappers"] = {}
+    return st
+
+
+def run_job(job: Job) -> Record:
+    """Decode, detect, swap, encode one job; never raises for a bad input (returns a failed record)."""
+    from .imageio import read_image, same_file, write_image_atomic
+    from .pipeline import FaceSwapper, prepare_source
+
+    opts: BatchOptions = _W["opts"]
+    rec = Record(target=str(job.target), source=str(job.source), output=str(job.output), status="failed")
+    try:
+        for inp in (job.source, job.target):
+            if same_file(job.output, inp):
+                raise InputError(f"{job.output}: output path is the same file as input {inp}")
+        st = _state()
+        key = str(job.source)
+        fs = st["swappers"].get(key)
+        if fs is None:
+            prepared = _W["prepared"].get(key) or prepare_source(job.source, st["detector"],
+                                                                 max_pixels=opts.max_pixels)
+            fs = FaceSwapper(prepared, backend=opts.backend, blend=opts.blend, detector=st["detector"],
+                             max_pixels=opts.max_pixels)
+            if len(st["swappers"]) > 32:
+                st["swappers"].clear()
+            st["swappers"][key] = fs
+        t0 = time.perf_counter()
+        img = read_image(job.target, max_pixels=opts.max_pixels)
+        t1 = time.perf_counter()
+        res = fs.swap_report(img, faces=opts.faces)
+        t2 = time.perf_counter()
+        write_image_atomic(job.output, res.image, inputs=(job.source, job.target))
+        t3 = time.perf_counter()
+        rec.faces = len(res.faces_swapped)
+        rec.status = "swapped" if res.faces_swapped else "no-face"
+        if not res.faces_swapped:
+            rec.reason = res.message or "no selected face in the target; written unchanged"
+        rec.ms = {"decode": (t1 - t0) * 1e3, **res.timings_ms, "encode": (t3 - t2) * 1e3}
+    except FastswapError as e:
+        rec.reason = str(e)
+    except Exception as e:  # a batch never stops for one file: report it
+        rec.reason = f"{type(e).__name__}: {e}"
+    return rec
+
+
+# ----------------------------------------------------------------------------------------------
+# The driver
+
+
+class Progress:
+    """tqdm bar on a terminal; plain lines (every 5 s and at the end) otherwise; nothing when quiet."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total, self.quiet, self.done, self.t0, self.last = total, quiet, 0, time.time(), 0.0
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="img", file=sys.stderr, smoothing=0.1)
+
+    def update(self, rec: Record) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(rec.status)
+        elif not self.quiet and (time.time() - self.last > 5 or self.done == self.total):
+            rate = self.done / max(time.time() - self.t0, 1e-9)
+            eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+            print(f"[{self.done}/{self.total}] {rate:.1f} img/s, ETA {eta:.0f} s", file=sys.stderr, flush=True)
+            self.last = time.time()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@dataclass
+class Summary:
+    total: int = 0
+    swapped: int = 0
+    no_face: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def clean_temporaries(outdir: Path) -> int:
+    """Remove temporaries an interrupted run left behind (never a finished output)."""
+    n = 0
+    if outdir.is_dir():
+        for p in outdir.rglob(TMP_GLOB):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+                n += 1
+    return n
+
+
+def run_batch(
+    jobs: Iterable[Job | Record],
+    outdir: Path,
+    opts: BatchOptions,
+    *,
+    workers: int | None = None,
+    executor: str = "process",
+    report: Path | None = None,
+    quiet: bool = False,
+    prepared: dict | None = None,
+) -> Summary:
+    """Run jobs with bounded in-flight work; write the report; return the summary."""
+    from .imageio import same_file
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    clean_temporaries(outdir)
+    items = list(jobs)
+    report = report or outdir / "report.jsonl"
+    workers = workers or os.cpu_count() or 1
+    summary = Summary(total=len(items))
+    progress = Progress(len(items), quiet)
+    t_start = time.time()
+    in_flight: dict[Future, Job] = {}
+    pool_cls = ProcessPoolExecutor if executor == "process" else ThreadPoolExecutor
+    pool_kw = {"max_workers": workers, "initializer": _init_worker, "initargs": (opts, prepared or {})}
+    if executor == "process":
+        import multiprocessing as mp
+
+        pool_kw["mp_context"] = mp.get_context("spawn")  # MediaPipe's threads do not survive fork
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # one kernel thread per worker process
+    else:
+        _init_worker(opts, prepared or {})
+    with open(report, "w") as rep, pool_cls(**pool_kw) as pool:
+
+        def emit(rec: Record) -> None:
+            rep.write(json.dumps(asdict(rec)) + "\n")
+            rep.flush()
+            key = rec.status.replace("-", "_")
+            setattr(summary, key, getattr(summary, key) + 1)
+            if rec.status == "failed":
+                summary.failures.append((rec.target, rec.reason or ""))
+            progress.update(rec)
+
+        try:
+            for item in items:
+                if isinstance(item, Record):
+                    emit(item)
+                    continue
+                clash = next((i for i in (item.source, item.target) if same_file(item.output, i)), None)
+                if clash is not None:
+                    emit(Record(str(item.target), str(item.source), str(item.output), "failed",
+                                reason=f"{item.output}: output path is the same file as input {clash}"))
+                    continue
+                if item.output.exists() and not opts.overwrite:
+                    emit(Record(str(item.target), str(item.source), str(item.output), "skipped",
+                                reason="output exists (use --overwrite)"))
+                    continue
+                while len(in_flight) >= 2 * workers:  # bounded: memory stays flat whatever the set's size
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        emit(_result(fut, in_flight.pop(fut)))
+                in_flight[pool.submit(run_job, item)] = item
+            while in_flight:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    emit(_result(fut, in_flight.pop(fut)))
+        except KeyboardInterrupt:
+            for fut in in_flight:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            clean_temporaries(outdir)
+            raise
+    progress.close()
+    summary.seconds = time.time() - t_start
+    return summary
+
+
+def _result(fut: Future, job: Job) -> Record:
+    try:
+        return fut.result()
+    except Exception as e:  # a worker died (for example killed by the OS)
+        return Record(str(job.target), str(job.source), str(job.output), "failed",
+                      reason=f"worker failed: {type(e).__name__}: {e}")
