@@ -239,8 +239,9 @@ void prolong(const Level& K, Level& F, bool add) {
 template <int C>
 void vcycle(std::vector<Level>& lv, std::size_t l, const BlendParams& p) {
     Level& L = lv[l];
-    if (l + 1 == lv.size()) {
-        smooth<C>(L, 30);
+    if (l + 1 == lv.size()) {  // symmetric Gauss-Seidel, so the V-cycle is a symmetric preconditioner
+        smooth<C>(L, 15);
+        smooth<C>(L, 15, true);
         return;
     }
     Level& K = lv[l + 1];
@@ -251,6 +252,78 @@ void vcycle(std::vector<Level>& lv, std::size_t l, const BlendParams& p) {
     vcycle<C>(lv, l + 1, p);
     prolong<C>(K, L, true);
     smooth<C>(L, p.post_smooth, true);
+}
+
+// Conjugate gradients on the finest level, preconditioned by one V-cycle, started from the FMG
+// solution in F.x; p.cycles iterations. Channels are independent systems (per-channel alpha, beta).
+struct PcgBuffers {  // reused across calls (per thread)
+    std::vector<float> x, r, z, d, q;
+};
+thread_local PcgBuffers tls_pcg;
+
+template <int C>
+void apply_operator(const Level& F, const float* __restrict v, float* __restrict out) {  // out = A v
+    const long long s = (long long)F.w * C, n = (long long)F.h * F.w * C, lo = s + C, hi = n - s - C;
+    const float* wr = F.wr.data();
+    const float* wb = F.wb.data();
+#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
+    for (long long k0 = lo; k0 < hi; k0 += kChunk) {
+        const long long k1 = std::min(k0 + kChunk, hi);
+        for (long long k = k0; k < k1; ++k)
+            out[k] = 4.f * (wr[k] + wb[k]) * (4.f * v[k] - v[k - C] - v[k + C] - v[k - s] - v[k + s]);
+    }
+}
+
+template <int C>
+void dot(const float* a, const float* b, long long n, double* out) {
+    double acc[C] = {};
+    for (long long px = 0; px < n / C; ++px)
+        for (int c = 0; c < C; ++c) acc[c] += (double)a[px * C + c] * b[px * C + c];
+    for (int c = 0; c < C; ++c) out[c] = acc[c];
+}
+
+template <int C>
+void pcg(std::vector<Level>& lv, const BlendParams& p) {
+    Level& F = lv[0];
+    const long long n = (long long)F.h * F.w * C;
+    PcgBuffers& B = tls_pcg;
+    for (auto* v : {&B.x, &B.r, &B.z, &B.d, &B.q}) v->resize(n);
+    std::swap(B.x, F.x);  // B.x: the solution; F.x is scratch for the V-cycles
+    apply_operator<C>(F, B.x.data(), B.q.data());
+    for (long long k = 0; k < n; ++k) B.r[k] = F.b[k] - B.q[k];  // zero off the unknowns: b and Ax are
+    auto precondition = [&]() {                                    // z = V-cycle(r), from zero
+        std::swap(F.b, B.r);
+        std::fill(F.x.begin(), F.x.end(), 0.f);
+        vcycle<C>(lv, 0, p);
+        std::swap(F.b, B.r);
+        std::swap(F.x, B.z);
+    };
+    precondition();
+    B.d = B.z;
+    double rz[C], dq[C], rz_new[C];
+    dot<C>(B.r.data(), B.z.data(), n, rz);
+    for (int it = 0; it < p.cycles; ++it) {
+        apply_operator<C>(F, B.d.data(), B.q.data());
+        dot<C>(B.d.data(), B.q.data(), n, dq);
+        float alpha[C];
+        for (int c = 0; c < C; ++c) alpha[c] = dq[c] > 0 ? (float)(rz[c] / dq[c]) : 0.f;
+        for (long long px = 0; px < n / C; ++px)
+            for (int c = 0; c < C; ++c) {
+                B.x[px * C + c] += alpha[c] * B.d[px * C + c];
+                B.r[px * C + c] -= alpha[c] * B.q[px * C + c];
+            }
+        if (it + 1 == p.cycles) break;
+        precondition();
+        dot<C>(B.r.data(), B.z.data(), n, rz_new);
+        float beta[C];
+        for (int c = 0; c < C; ++c) {
+            beta[c] = rz[c] > 0 ? (float)(rz_new[c] / rz[c]) : 0.f;
+            rz[c] = rz_new[c];
+        }
+        for (long long px = 0; px < n / C; ++px)
+            for (int c = 0; c < C; ++c) B.d[px * C + c] = B.z[px * C + c] + beta[c] * B.d[px * C + c];
+    }
+    std::swap(B.x, F.x);  // the solution back where the caller reads it
 }
 
 template <int C>
@@ -338,7 +411,11 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
         prolong<C>(levels[l + 1], levels[l], false);
         vcycle<C>(levels, l, p);
     }
-    for (int it = 0; it < p.cycles; ++it) vcycle<C>(levels, 0, p);
+    if (p.pcg) {
+        pcg<C>(levels, p);
+    } else {
+        for (int it = 0; it < p.cycles; ++it) vcycle<C>(levels, 0, p);
+    }
     const long long ne = (long long)h * w * C;
     const float* wr = F.wr.data();
     const float* wb = F.wb.data();
@@ -358,9 +435,9 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
 // Seamless cloning (see numpy_backend.poisson_blend); cycles / pre_smooth / post_smooth set the
 // accuracy of the full-multigrid solve (BlendParams).
 u8array poisson_blend(u8array src, u8array dst, u8array mask, const std::string& mode, int cycles,
-                      int pre_smooth, int post_smooth) {
+                      int pre_smooth, int post_smooth, int pcg) {
     BlendParams p{(int)dst.shape(0), (int)dst.shape(1), (int)dst.shape(2), mode == "mixed" ? 1 : 0,
-                  cycles, pre_smooth, post_smooth, 4};
+                  cycles, pre_smooth, post_smooth, 4, pcg};
     u8array out({p.h, p.w, p.channels});
     const std::uint8_t* s = src.data();
     const std::uint8_t* d = dst.data();
@@ -398,6 +475,6 @@ PYBIND11_MODULE(_cpu, m) {
           py::arg("triangles"), py::arg("out_shape"), py::arg("cull_backfacing") = false);
     m.def("poisson_blend", &poisson_blend, py::arg("src"), py::arg("dst"), py::arg("mask"),
           py::arg("mode") = "normal", py::arg("cycles") = 2, py::arg("pre_smooth") = 2,
-          py::arg("post_smooth") = 2);
+          py::arg("post_smooth") = 2, py::arg("pcg") = 0);
     m.def("num_threads", &num_threads);
 }
