@@ -94,3 +94,25 @@ def test_face_selection(shared_faces, demo, detector):
         changed_one = (np.abs(one.image.astype(int) - orig).max(axis=2) > 8)[region].mean()
         assert changed_all > 0.3, i
         assert (changed_one > 0.3) == (i == 2), i
+
+
+def test_peak_memory_of_a_12_megapixel_swap(tmp_path, demo, detector):
+    """Host allocations (tracemalloc sees NumPy's and OpenCV's arrays, not MediaPipe's own memory)
+    stay under 4x the image's size while one 12-megapixel photo is read, swapped and kept."""
+    import tracemalloc
+
+    import cv2
+
+    big = cv2.resize(demo["astronaut"], (4000, 3000), interpolation=cv2.INTER_LINEAR)
+    path = tmp_path / "big.jpg"
+    cv2.imwrite(str(path), big, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    with FaceSwapper(demo["grace_hopper"], detector=detector) as fs:
+        fs.swap(demo["astronaut"])  # warm-up: buffers that persist across calls are not per-photo cost
+        tracemalloc.start()
+        try:
+            res = fs.swap_report(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert res.faces_swapped == [0]
+    assert peak < 4 * big.nbytes, f"peak {peak / 1e6:.0f} MB for a {big.nbytes / 1e6:.0f} MB image"
