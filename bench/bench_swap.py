@@ -13,6 +13,7 @@ Writes bench/results/swap.json and bench/results/swap.png.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import classic  # noqa: E402
-from common import SHARED_FACES, RESULTS, metadata, spread, timeit, write_json  # noqa: E402
+from common import RESULTS, SHARED_FACES, metadata, spread, timeit, write_json  # noqa: E402
 
 from fastswap import FaceDetector, backends, mesh  # noqa: E402
 from fastswap.imageio import read_image  # noqa: E402
@@ -36,6 +37,11 @@ def remap_maps(src_pts: np.ndarray, dst_pts: np.ndarray, shape: tuple[int, int])
     mx = (m[0, 0] * xx + m[0, 1] * yy + m[0, 2]).astype(np.float32)
     my = (m[1, 0] * xx + m[1, 1] * yy + m[1, 2]).astype(np.float32)
     return mx, my
+
+
+def _mask_and_blend(be, warped, roi, dst_pts, covered, face_size):
+    """The blend stage as the pipeline runs it: build the mask, then Poisson-blend."""
+    return be.poisson_blend(warped, roi, face_mask(dst_pts, covered, face_size))
 
 
 def main() -> None:
@@ -74,14 +80,18 @@ def main() -> None:
         dst_pts = np.ascontiguousarray(pts - (rx0, ry0), np.float32)
         shape = (ry1 - ry0, rx1 - rx0)
         roi = np.ascontiguousarray(img[ry0:ry1, rx0:rx1])
-        row = {"image": path.name, "pixels": img.shape[0] * img.shape[1], "roi_pixels": shape[0] * shape[1],
-               "detect_s": t_det}
+        row = {
+            "image": path.name,
+            "pixels": img.shape[0] * img.shape[1],
+            "roi_pixels": shape[0] * shape[1],
+            "detect_s": t_det,
+        }
 
         # (a) classic loop
-        t, _ = timeit(lambda: classic.warp(src_img, src_full_pts, img, pts), repeat=args.repeat)
+        t, _ = timeit(functools.partial(classic.warp, src_img, src_full_pts, img, pts), repeat=args.repeat)
         row["classic_warp_s"] = t
         warped_full = classic.warp(src_img, src_full_pts, img, pts)
-        t, _ = timeit(lambda: classic.blend(warped_full, img, pts), repeat=args.repeat)
+        t, _ = timeit(functools.partial(classic.blend, warped_full, img, pts), repeat=args.repeat)
         row["classic_blend_s"] = t
 
         # (b, c) fastswap backends: warp, then mask + Poisson blend
@@ -90,28 +100,28 @@ def main() -> None:
         for name in names:
             be = backends.get_backend(name)
             rep = args.repeat if name != "numpy" else 1
-            t, _ = timeit(lambda be=be: be.warp_triangles(src_crop, src_pts, dst_pts, mesh.TRIANGLES, shape),
-                          repeat=rep, warmup=1 if name != "numpy" else 0)
+            warp = functools.partial(be.warp_triangles, src_crop, src_pts, dst_pts, mesh.TRIANGLES, shape)
+            t, _ = timeit(warp, repeat=rep, warmup=1 if name != "numpy" else 0)
             row[f"{name}_warp_s"] = t
-            warped, cov = be.warp_triangles(src_crop, src_pts, dst_pts, mesh.TRIANGLES, shape)
-
-            def blend(be=be, warped=warped, cov=cov):
-                return be.poisson_blend(warped, roi, face_mask(dst_pts, cov, face.size))
+            warped, cov = warp()
+            blend = functools.partial(_mask_and_blend, be, warped, roi, dst_pts, cov, face.size)
 
             t, _ = timeit(blend, repeat=rep, warmup=1 if name != "numpy" else 0)
             row[f"{name}_blend_s"] = t
             outs[name] = blend()
         if "numpy" in outs:
-            m = face_mask(dst_pts, ref.warp_triangles(src_crop, src_pts, dst_pts, mesh.TRIANGLES, shape)[1],
-                          face.size) > 0
+            m = (
+                face_mask(dst_pts, ref.warp_triangles(src_crop, src_pts, dst_pts, mesh.TRIANGLES, shape)[1], face.size)
+                > 0
+            )
             for name in fast:
                 d = outs[name][m].astype(float) - outs["numpy"][m]
                 row[f"{name}_psnr_vs_reference_db"] = float(10 * np.log10(255**2 / max(np.mean(d**2), 1e-12)))
 
         # cv2.remap floor over the same region and pixel count
         mx, my = remap_maps(src_pts, dst_pts, shape)
-        t, _ = timeit(lambda: cv2.remap(src_crop, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
-                      repeat=args.repeat)
+        remap = functools.partial(cv2.remap, src_crop, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        t, _ = timeit(remap, repeat=args.repeat)
         row["remap_s"] = t
         rows.append(row)
         msg = " ".join(f"{k2}={v * 1000:.2f}ms" for k2, v in row.items() if k2.endswith("_s"))
@@ -129,8 +139,9 @@ def main() -> None:
             summary[f"{name}_warp_plus_blend_ms"] = spread(tot)
     summary["remap_ms"] = spread([r["remap_s"] * 1000 for r in rows])
     for name in fast:
-        ratio = [(r["classic_warp_s"] + r["classic_blend_s"]) / (r[f"{name}_warp_s"] + r[f"{name}_blend_s"])
-                 for r in rows]
+        ratio = [
+            (r["classic_warp_s"] + r["classic_blend_s"]) / (r[f"{name}_warp_s"] + r[f"{name}_blend_s"]) for r in rows
+        ]
         summary[f"speedup_{name}_vs_classic_warp_plus_blend"] = spread(ratio)
         summary[f"{name}_warp_over_remap"] = spread([r[f"{name}_warp_s"] / r["remap_s"] for r in rows])
         ps = [r[f"{name}_psnr_vs_reference_db"] for r in rows if f"{name}_psnr_vs_reference_db" in r]

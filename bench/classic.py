@@ -36,8 +36,7 @@ def warp(src: np.ndarray, src_pts: np.ndarray, dst: np.ndarray, dst_pts: np.ndar
         crop = src[max(y1, 0) : y1 + h1, max(x1, 0) : x1 + w1]
         if crop.size == 0:
             continue
-        m = cv2.getAffineTransform((s - (max(x1, 0), max(y1, 0))).astype(np.float32),
-                                   (d - (x2, y2)).astype(np.float32))
+        m = cv2.getAffineTransform((s - (max(x1, 0), max(y1, 0))).astype(np.float32), (d - (x2, y2)).astype(np.float32))
         patch = cv2.warpAffine(crop, m, (w2, h2), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         mask = np.zeros((h2, w2, 3), np.float32)
         cv2.fillConvexPoly(mask, np.int32(d - (x2, y2)), (1.0, 1.0, 1.0), 16, 0)

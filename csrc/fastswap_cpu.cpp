@@ -467,6 +467,14 @@ int num_threads() {
 #endif
 }
 
+void set_num_threads(int n) {
+#ifdef _OPENMP
+    omp_set_num_threads(std::max(1, n));
+#else
+    (void)n;
+#endif
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cpu, m) {
@@ -476,5 +484,7 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("poisson_blend", &poisson_blend, py::arg("src"), py::arg("dst"), py::arg("mask"),
           py::arg("mode") = "normal", py::arg("cycles") = 2, py::arg("pre_smooth") = 2,
           py::arg("post_smooth") = 2, py::arg("pcg") = 0);
-    m.def("num_threads", &num_threads);
+    m.def("num_threads", &num_threads, "OpenMP threads this thread's kernel calls use");
+    m.def("set_num_threads", &set_num_threads, py::arg("n"),
+          "Set the OpenMP threads of the calling thread's kernel calls (batch workers use 1 each)");
 }

@@ -116,15 +116,25 @@ def pair_jobs(pairs_csv: Path, outdir: Path, fmt: str | None) -> Iterator[Job | 
         if not row or not any(row):
             continue
         if len(row) < 2 or not row[0] or not row[1]:
-            yield Record(target=str(row[1] if len(row) > 1 else ""), source=str(row[0]), output=None,
-                         status="failed", reason=f"{pairs_csv}:{n}: expected source,target[,output]")
+            yield Record(
+                target=str(row[1] if len(row) > 1 else ""),
+                source=str(row[0]),
+                output=None,
+                status="failed",
+                reason=f"{pairs_csv}:{n}: expected source,target[,output]",
+            )
             continue
         src, tgt = (Path(c) if Path(c).is_absolute() else base / c for c in row[:2])
         rel = Path(row[2]) if len(row) > 2 and row[2] else Path(tgt.name)
         out = _out_path(outdir, rel, fmt)
         if rel.is_absolute() or not _inside(outdir, out):
-            yield Record(target=str(tgt), source=str(src), output=None, status="failed",
-                         reason=f"{pairs_csv}:{n}: output {row[2]!r} would leave the output folder")
+            yield Record(
+                target=str(tgt),
+                source=str(src),
+                output=None,
+                status="failed",
+                reason=f"{pairs_csv}:{n}: output {row[2]!r} would leave the output folder",
+            )
             continue
         yield Job(src, tgt, out)
 
@@ -162,6 +172,12 @@ def _state() -> dict:
     if "detector" not in st:
         st["detector"] = FaceDetector(_W["opts"].model)
         st["swappers"] = {}
+        try:  # workers run side by side: one kernel thread each (OpenMP settings are per thread)
+            from . import _cpu
+
+            _cpu.set_num_threads(1)
+        except ImportError:
+            pass
     return st
 
 
@@ -180,10 +196,10 @@ def run_job(job: Job) -> Record:
         key = str(job.source)
         fs = st["swappers"].get(key)
         if fs is None:
-            prepared = _W["prepared"].get(key) or prepare_source(job.source, st["detector"],
-                                                                 max_pixels=opts.max_pixels)
-            fs = FaceSwapper(prepared, backend=opts.backend, blend=opts.blend, detector=st["detector"],
-                             max_pixels=opts.max_pixels)
+            prepared = _W["prepared"].get(key) or prepare_source(job.source, st["detector"], max_pixels=opts.max_pixels)
+            fs = FaceSwapper(
+                prepared, backend=opts.backend, blend=opts.blend, detector=st["detector"], max_pixels=opts.max_pixels
+            )
             if len(st["swappers"]) > 32:
                 st["swappers"].clear()
             st["swappers"][key] = fs
@@ -269,7 +285,7 @@ def run_batch(
     opts: BatchOptions,
     *,
     workers: int | None = None,
-    executor: str = "process",
+    executor: str = "thread",
     report: Path | None = None,
     quiet: bool = False,
     prepared: dict | None = None,
@@ -313,12 +329,26 @@ def run_batch(
                     continue
                 clash = next((i for i in (item.source, item.target) if same_file(item.output, i)), None)
                 if clash is not None:
-                    emit(Record(str(item.target), str(item.source), str(item.output), "failed",
-                                reason=f"{item.output}: output path is the same file as input {clash}"))
+                    emit(
+                        Record(
+                            str(item.target),
+                            str(item.source),
+                            str(item.output),
+                            "failed",
+                            reason=f"{item.output}: output path is the same file as input {clash}",
+                        )
+                    )
                     continue
                 if item.output.exists() and not opts.overwrite:
-                    emit(Record(str(item.target), str(item.source), str(item.output), "skipped",
-                                reason="output exists (use --overwrite)"))
+                    emit(
+                        Record(
+                            str(item.target),
+                            str(item.source),
+                            str(item.output),
+                            "skipped",
+                            reason="output exists (use --overwrite)",
+                        )
+                    )
                     continue
                 while len(in_flight) >= 2 * workers:  # bounded: memory stays flat whatever the set's size
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -344,5 +374,10 @@ def _result(fut: Future, job: Job) -> Record:
     try:
         return fut.result()
     except Exception as e:  # a worker died (for example killed by the OS)
-        return Record(str(job.target), str(job.source), str(job.output), "failed",
-                      reason=f"worker failed: {type(e).__name__}: {e}")
+        return Record(
+            str(job.target),
+            str(job.source),
+            str(job.output),
+            "failed",
+            reason=f"worker failed: {type(e).__name__}: {e}",
+        )

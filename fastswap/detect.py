@@ -9,12 +9,12 @@ import weakref
 import zipfile
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .errors import InputError
 from .imageio import ImageLike, load
 from .model import model_path
-
 
 _live: weakref.WeakSet = weakref.WeakSet()
 
@@ -131,7 +131,7 @@ class FaceDetector:
         """
         bgr = load(image, name="image", color=color)
         h, w = bgr.shape[:2]
-        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         faces = self._detect_rgb(rgb, 0, 0)
         big = max((f.size for f in faces), default=0.0) >= min(h, w) / 4
         if self.tiles is True or (self.tiles == "auto" and not big and min(h, w) >= 400):

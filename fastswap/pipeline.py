@@ -172,7 +172,10 @@ class FaceSwapper:
         t2 = time.perf_counter()
         msg = "" if found else "no face found in the target; returned unchanged"
         return SwapResult(
-            image=out, faces_found=len(found), faces_swapped=chosen, message=msg,
+            image=out,
+            faces_found=len(found),
+            faces_swapped=chosen,
+            message=msg,
             timings_ms={"detect": (t1 - t0) * 1e3, "swap": (t2 - t1) * 1e3},
         )
 

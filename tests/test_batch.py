@@ -49,9 +49,17 @@ def test_mixed_batch_reports_every_input(mixed, tmp_path, capsys):
     code = main(["batch", "--source", str(src), "--targets", str(d), "-o", str(out), "--workers", "2", "--quiet"])
     assert code == 1
     rec = records(out / "report.jsonl")
-    expect = {"astronaut.jpg": "swapped", "gray.png": "swapped", "rgba.png": "swapped", "noface.png": "no-face",
-              "truncated.jpg": "failed", "corrupt.jpg": "failed", "zero.jpg": "failed", "folder.jpg": "failed",
-              "dangling.jpg": "failed"}
+    expect = {
+        "astronaut.jpg": "swapped",
+        "gray.png": "swapped",
+        "rgba.png": "swapped",
+        "noface.png": "no-face",
+        "truncated.jpg": "failed",
+        "corrupt.jpg": "failed",
+        "zero.jpg": "failed",
+        "folder.jpg": "failed",
+        "dangling.jpg": "failed",
+    }
     # root reads any file whatever its mode: then the locked file is a good photo
     expect["locked.jpg"] = "swapped" if os.geteuid() == 0 else "failed"
     assert {k: v["status"] for k, v in rec.items()} == expect
@@ -70,8 +78,20 @@ def test_mixed_batch_reports_every_input(mixed, tmp_path, capsys):
 def test_rerun_skips_finished_outputs_and_overwrite_redoes_them(mixed, tmp_path):
     src, d = mixed
     out = tmp_path / "out"
-    args = ["batch", "--source", str(src), "--targets", str(d / "*.jpg"), "-o", str(out), "--quiet",
-            "--workers", "1", "--format", "png"]
+    args = [
+        "batch",
+        "--source",
+        str(src),
+        "--targets",
+        str(d / "*.jpg"),
+        "-o",
+        str(out),
+        "--quiet",
+        "--workers",
+        "1",
+        "--format",
+        "png",
+    ]
     main(args)
     assert (out / "astronaut.png").is_file()
     main(args)
@@ -120,10 +140,24 @@ def test_sigkill_then_rerun_finishes_without_partials_or_repeats(tmp_path, demo)
     src = tmp_path / "source.jpg"
     cv2.imwrite(str(src), demo["grace_hopper"])
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "fastswap", "batch", "--source", str(src), "--targets", str(d), "-o", str(out),
-           "--workers", "2", "--quiet"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "fastswap",
+        "batch",
+        "--source",
+        str(src),
+        "--targets",
+        str(d),
+        "-o",
+        str(out),
+        "--workers",
+        "2",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("p*.png"))) < 4:
         time.sleep(0.05)

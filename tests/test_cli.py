@@ -61,8 +61,17 @@ def test_missing_backend_exit_6(files, tmp_path, capsys):
     missing = [n for n, why in backends.status().items() if why]
     if not missing:
         pytest.skip("every backend is available here")
-    code = main(["swap", str(files["grace_hopper"]), str(files["astronaut"]), "-o", str(tmp_path / "o.png"),
-                 "--backend", missing[0]])
+    code = main(
+        [
+            "swap",
+            str(files["grace_hopper"]),
+            str(files["astronaut"]),
+            "-o",
+            str(tmp_path / "o.png"),
+            "--backend",
+            missing[0],
+        ]
+    )
     assert code == 6
     assert f"backend {missing[0]!r} is not available" in capsys.readouterr().err
 
@@ -85,8 +94,9 @@ def test_info_and_demo(tmp_path, capsys):
 
 def test_help_and_entry_point(tmp_path):
     for sub in ([], ["swap"], ["demo"], ["info"]):
-        r = subprocess.run([sys.executable, "-m", "fastswap", *sub, "--help"], capture_output=True, text=True,
-                           cwd=tmp_path)
+        r = subprocess.run(
+            [sys.executable, "-m", "fastswap", *sub, "--help"], capture_output=True, text=True, cwd=tmp_path
+        )
         assert r.returncode == 0 and "usage: fastswap" in r.stdout
     r = subprocess.run([sys.executable, "-m", "fastswap", "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert "Exit codes" in r.stdout

@@ -76,7 +76,5 @@ def test_mesh_covers_face_outline_without_overlaps(demo_faces):
     assert (counts > 1).mean() < 0.002
     # Front-facing triangles have positive signed area in image coordinates.
     p = dst[mesh.TRIANGLES]
-    area = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (
-        p[:, 2, 0] - p[:, 0, 0]
-    )
+    area = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (p[:, 2, 0] - p[:, 0, 0])
     assert (area > 0).mean() > 0.97

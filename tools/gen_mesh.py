@@ -115,9 +115,7 @@ def main() -> None:
     normal_z = np.cross(v3[tris[:, 1]] - v3[tris[:, 0]], v3[tris[:, 2]] - v3[tris[:, 0]])[:, 2]
     tris = np.where((normal_z < 0)[:, None], tris[:, [0, 2, 1]], tris)  # all normals towards the viewer
     p = img[tris]
-    area = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (
-        p[:, 2, 0] - p[:, 0, 0]
-    )
+    area = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (p[:, 2, 0] - p[:, 0, 0])
     sign = Counter(np.sign(area).tolist())
     if sign[-1.0] > sign[1.0]:  # make camera-facing triangles positive in image coordinates
         tris = tris[:, [0, 2, 1]]

@@ -83,49 +83,64 @@ def _desc(a: object) -> str:
 def validate_warp(src, src_pts, dst_pts, triangles, out_shape) -> None:
     """Check ``warp_triangles`` arguments once, naming the argument, the expectation and what came."""
     _expect(
-        isinstance(src, np.ndarray) and src.ndim == 3 and src.dtype == np.uint8 and 1 <= src.shape[2] <= 4
-        and src.shape[0] > 0 and src.shape[1] > 0,
-        "src", "uint8 with shape [>0, >0, 1..4]", _desc(src),
+        isinstance(src, np.ndarray)
+        and src.ndim == 3
+        and src.dtype == np.uint8
+        and 1 <= src.shape[2] <= 4
+        and src.shape[0] > 0
+        and src.shape[1] > 0,
+        "src",
+        "uint8 with shape [>0, >0, 1..4]",
+        _desc(src),
     )
     _expect(
-        isinstance(src_pts, np.ndarray) and src_pts.ndim == 2 and src_pts.shape[1] == 2
-        and src_pts.dtype == np.float32, "src_pts", "float32 with shape [N, 2]", _desc(src_pts),
+        isinstance(src_pts, np.ndarray) and src_pts.ndim == 2 and src_pts.shape[1] == 2 and src_pts.dtype == np.float32,
+        "src_pts",
+        "float32 with shape [N, 2]",
+        _desc(src_pts),
     )
     _expect(
         isinstance(dst_pts, np.ndarray) and dst_pts.shape == src_pts.shape and dst_pts.dtype == np.float32,
-        "dst_pts", f"float32 with shape {list(src_pts.shape)}", _desc(dst_pts),
+        "dst_pts",
+        f"float32 with shape {list(src_pts.shape)}",
+        _desc(dst_pts),
     )
+    _expect(bool(np.isfinite(src_pts).all() and np.isfinite(dst_pts).all()), "src_pts/dst_pts", "finite", "NaN/inf")
+    _expect(bool(np.abs(dst_pts).max(initial=0) < 1e6), "dst_pts", "within +-1e6 pixels", "larger values")
     _expect(
-        bool(np.isfinite(src_pts).all() and np.isfinite(dst_pts).all()), "src_pts/dst_pts", "finite", "NaN/inf"
-    )
-    _expect(
-        bool(np.abs(dst_pts).max(initial=0) < 1e6), "dst_pts", "within +-1e6 pixels", "larger values"
-    )
-    _expect(
-        isinstance(triangles, np.ndarray) and triangles.ndim == 2 and triangles.shape[1] == 3
-        and triangles.dtype == np.int32, "triangles", "int32 with shape [>=0, 3]", _desc(triangles),
+        isinstance(triangles, np.ndarray)
+        and triangles.ndim == 2
+        and triangles.shape[1] == 3
+        and triangles.dtype == np.int32,
+        "triangles",
+        "int32 with shape [>=0, 3]",
+        _desc(triangles),
     )
     if triangles.size:
         lo, hi = int(triangles.min()), int(triangles.max())
         _expect(lo >= 0 and hi < len(src_pts), "triangles", f"indices in [0, {len(src_pts)})", f"[{lo}, {hi}]")
-    _expect(
-        len(out_shape) == 2 and all(int(v) > 0 for v in out_shape), "out_shape", "(H > 0, W > 0)", out_shape
-    )
+    _expect(len(out_shape) == 2 and all(int(v) > 0 for v in out_shape), "out_shape", "(H > 0, W > 0)", out_shape)
 
 
 def validate_blend(src, dst, mask, mode) -> None:
     """Check ``poisson_blend`` arguments once."""
     _expect(
         isinstance(dst, np.ndarray) and dst.ndim == 3 and dst.dtype == np.uint8 and 1 <= dst.shape[2] <= 4,
-        "dst", "uint8 with shape [H, W, 1..4]", _desc(dst),
+        "dst",
+        "uint8 with shape [H, W, 1..4]",
+        _desc(dst),
     )
     _expect(
         isinstance(src, np.ndarray) and src.shape == dst.shape and src.dtype == np.uint8,
-        "src", f"uint8 with shape {list(dst.shape)}", _desc(src),
+        "src",
+        f"uint8 with shape {list(dst.shape)}",
+        _desc(src),
     )
     _expect(
         isinstance(mask, np.ndarray) and mask.shape == dst.shape[:2] and mask.dtype in (np.uint8, np.bool_),
-        "mask", f"uint8 or bool with shape {list(dst.shape[:2])}", _desc(mask),
+        "mask",
+        f"uint8 or bool with shape {list(dst.shape[:2])}",
+        _desc(mask),
     )
     _expect(mode in BLEND_MODES, "mode", f"one of {BLEND_MODES}", repr(mode))
 
