@@ -50,8 +50,7 @@ class Record:
 @dataclass
 class BatchOptions:
     faces: str | list[int] = "all"  # "all", "largest" or indices
-    backend: str = "auto"
-    blend: str = "normal"
+    swapper: dict = field(default_factory=dict)  # FaceSwapper keyword arguments (backend, blend, ...)
     model: str | None = None
     max_pixels: int = 100_000_000
     overwrite: bool = False
@@ -197,9 +196,7 @@ def run_job(job: Job) -> Record:
         fs = st["swappers"].get(key)
         if fs is None:
             prepared = _W["prepared"].get(key) or prepare_source(job.source, st["detector"], max_pixels=opts.max_pixels)
-            fs = FaceSwapper(
-                prepared, backend=opts.backend, blend=opts.blend, detector=st["detector"], max_pixels=opts.max_pixels
-            )
+            fs = FaceSwapper(prepared, detector=st["detector"], max_pixels=opts.max_pixels, **opts.swapper)
             if len(st["swappers"]) > 32:
                 st["swappers"].clear()
             st["swappers"][key] = fs

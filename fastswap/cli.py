@@ -63,9 +63,46 @@ def _parser() -> argparse.ArgumentParser:
         )
         sp.add_argument(
             "--blend",
-            default="normal",
-            choices=["normal", "mixed"],
-            help="Poisson guidance: source gradients, or the stronger of source and target",
+            default="poisson",
+            choices=["poisson", "mixed", "alpha", "multiband", "normal"],
+            help="poisson (default; normal is an alias), mixed (Poisson, stronger of source and target "
+            "gradients), alpha (feathered), multiband (Laplacian pyramid)",
+        )
+        sp.add_argument(
+            "--no-color-correct",
+            dest="color_correct",
+            action="store_false",
+            help="do not match the face's colour statistics to the target first",
+        )
+        sp.add_argument(
+            "--no-keep-mouth",
+            dest="keep_mouth",
+            action="store_false",
+            help="draw the source's mouth even where the target's mouth is open",
+        )
+        sp.add_argument(
+            "--no-keep-eyes",
+            dest="keep_eyes",
+            action="store_false",
+            help="draw the source's eyes even where their openness differs from the target's",
+        )
+        sp.add_argument(
+            "--no-cull",
+            dest="cull_backfacing",
+            action="store_false",
+            help="also draw triangles that face away from the camera in the target",
+        )
+        sp.add_argument(
+            "--mask-region",
+            default="face",
+            choices=["face", "brows"],
+            help="face: the whole mesh outline; brows: only below the eyebrows (no forehead)",
+        )
+        sp.add_argument(
+            "--min-confidence",
+            type=float,
+            default=0.0,
+            help="leave target faces with a lower confidence (score x visible share) alone",
         )
         sp.add_argument("--model", default=None, help="path of face_landmarker.task (default: packaged)")
         sp.add_argument(
@@ -94,6 +131,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_source_face_arg,
         default="largest",
         help="which source face to use: largest (default) or an index left to right",
+    )
+    s.add_argument(
+        "--debug",
+        default=None,
+        metavar="PNG",
+        help="also write a panel: source and target with mesh, mask, warped face, result",
     )
     common(s)
 
@@ -146,6 +189,40 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def quality_options(a: argparse.Namespace) -> dict:
+    """FaceSwapper keyword arguments from the common command-line options."""
+    return {
+        "backend": a.backend,
+        "blend": a.blend,
+        "color_correct": a.color_correct,
+        "keep_mouth": a.keep_mouth,
+        "keep_eyes": a.keep_eyes,
+        "cull_backfacing": a.cull_backfacing,
+        "mask_region": a.mask_region,
+        "min_confidence": a.min_confidence,
+    }
+
+
+def debug_picture(fs, target: np.ndarray, res) -> np.ndarray:
+    """Source and target with landmarks and mesh, each face's mask and warped face, the result."""
+    from . import quality
+
+    src = fs.prepared
+    tiles = [("source", quality.draw_mesh(src.image, src.points))]
+    tgt = target.copy()
+    for f in fs.detector.detect(target):
+        tgt = quality.draw_mesh(tgt, f.points)
+    tiles.append(("target", tgt))
+    for info in res.faces:
+        if info.mask is not None:
+            x0, y0, x1, y1 = info.roi
+            tiles.append((f"mask {info.index}", info.mask))
+            tiles.append((f"warped {info.index} ({info.confidence:.2f})", info.warped))
+            tiles.append((f"result {info.index}", res.image[y0:y1, x0:x1]))
+    tiles.append(("result", res.image))
+    return quality.panel(tiles)
+
+
 def _cmd_swap(a: argparse.Namespace) -> int:
     from .imageio import same_file, write_image_atomic
     from .pipeline import FaceSwapper
@@ -154,9 +231,19 @@ def _cmd_swap(a: argparse.Namespace) -> int:
         if same_file(a.output, inp):
             raise InputError(f"{a.output}: output path is the same file as input {inp}; refusing to overwrite")
     with FaceSwapper(
-        a.source, backend=a.backend, blend=a.blend, model=a.model, source_face=a.source_face, max_pixels=a.max_pixels
+        a.source,
+        model=a.model,
+        source_face=a.source_face,
+        max_pixels=a.max_pixels,
+        debug=bool(a.debug),
+        **quality_options(a),
     ) as fs:
         res = fs.swap_report(a.target, faces=a.faces)
+        if a.debug:
+            from .imageio import read_image
+
+            picture = debug_picture(fs, read_image(a.target, max_pixels=a.max_pixels), res)
+            write_image_atomic(a.debug, picture, inputs=(a.source, a.target, a.output))
     write_image_atomic(a.output, res.image, inputs=(a.source, a.target))
     if res.faces_found == 0:
         print(f"fastswap: {a.target}: no face found in the target; wrote it unchanged to {a.output}", file=sys.stderr)
@@ -178,34 +265,26 @@ def demo_images() -> dict[str, np.ndarray]:
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
-    import cv2
-
     from .detect import FaceDetector
     from .imageio import write_image_atomic
     from .pipeline import FaceSwapper
+    from .quality import panel
 
     imgs = demo_images()
     out_dir = Path(a.output_dir)
     rows = []
     with FaceDetector(a.model) as det:
         for src_name, dst_name in (("grace_hopper", "astronaut"), ("astronaut", "grace_hopper")):
-            with FaceSwapper(imgs[src_name], backend=a.backend, blend=a.blend, detector=det) as fs:
+            with FaceSwapper(imgs[src_name], detector=det, **quality_options(a)) as fs:
                 res = fs.swap_report(imgs[dst_name])
             path = write_image_atomic(out_dir / f"{src_name}_into_{dst_name}.png", res.image)
             print(
                 f"{path}: {src_name}'s face in {dst_name} ({len(res.faces_swapped)} face(s), backend {fs.backend.NAME})"
             )
-            panel = [imgs[src_name], imgs[dst_name], res.image]
-            hh = 400
-            panel = [
-                cv2.resize(p, (round(p.shape[1] * hh / p.shape[0]), hh), interpolation=cv2.INTER_AREA) for p in panel
-            ]
-            rows.append(panel)
-    width = max(sum(p.shape[1] for p in r) for r in rows)
-    canvas = []
-    for r in rows:
-        row = np.hstack(r)
-        canvas.append(np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=255))
+            tiles = [("source", imgs[src_name]), ("target", imgs[dst_name]), ("result", res.image)]
+            rows.append(panel(tiles, height=400))
+    width = max(r.shape[1] for r in rows)
+    canvas = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     path = write_image_atomic(out_dir / "side_by_side.png", np.vstack(canvas))
     print(f"{path}: source | target | result, both ways")
     return 0
@@ -252,12 +331,11 @@ def _cmd_batch(a: argparse.Namespace) -> int:
     outdir = Path(a.output_dir)
     opts = batch.BatchOptions(
         faces=a.faces,
-        backend=a.backend,
-        blend=a.blend,
         model=a.model,
         max_pixels=a.max_pixels,
         overwrite=a.overwrite,
         out_format=a.format,
+        swapper=quality_options(a),
     )
     prepared = {}
     if a.pairs:

@@ -10,13 +10,31 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from . import mesh
-from .backends import BLEND_MODES, get_backend
+from . import mesh, quality
+from .backends import get_backend
 from .detect import Face, FaceDetector
 from .errors import InputError, NoSourceFaceError
 from .imageio import DEFAULT_MAX_PIXELS, ImageLike, load
 
 FaceSelection = str | int | Sequence[int]
+BLENDS = ("poisson", "mixed", "alpha", "multiband", "normal")  # "normal" is an alias of "poisson"
+MASK_REGIONS = ("face", "brows")
+MIN_SOURCE_VISIBLE = 0.6  # a source seen more from the side than this is refused (stretched texture)
+
+
+@dataclass
+class FaceInfo:
+    """What happened to one target face. ``mask`` and ``warped`` ((h, w) uint8 and (h, w, 3) uint8,
+    host, in ROI coordinates) are kept only when the swapper was made with ``debug=True``."""
+
+    index: int
+    confidence: float  # detector score x share of the mesh facing the camera
+    swapped: bool
+    roi: tuple[int, int, int, int] = (0, 0, 0, 0)  # x0, y0, x1, y1
+    kept_from_target: list[str] = field(default_factory=list)  # "mouth", "left_eye", "right_eye"
+    reason: str = ""
+    mask: np.ndarray | None = None
+    warped: np.ndarray | None = None
 
 
 @dataclass
@@ -28,6 +46,7 @@ class SwapResult:
     faces_swapped: list[int] = field(default_factory=list)
     message: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "swap"
+    faces: list[FaceInfo] = field(default_factory=list)  # one per selected face
 
 
 @dataclass(frozen=True)
@@ -105,7 +124,17 @@ class FaceSwapper:
             :class:`PreparedSource`.
         backend: "auto" (fastest usable), "numpy", "cpu" or "cuda".
         source_face: which face of the source to use: "largest" or an index (left to right).
-        blend: "normal" or "mixed" Poisson guidance.
+        blend: "poisson" (default; alias "normal"), "mixed" (Poisson with the stronger of source and
+            target gradients), "alpha" (feathered alpha) or "multiband" (Laplacian pyramid).
+        color_correct: match the warped face's colour and lighting to the target's first
+            (:func:`fastswap.quality.match_colour`).
+        keep_mouth: keep the target's mouth interior (teeth, tongue) when its mouth is open.
+        keep_eyes: keep the target's eyes when their openness differs much from the source's.
+        cull_backfacing: do not draw triangles that face away from the camera in the target.
+        mask_region: "face" (the whole mesh outline) or "brows" (no forehead: only below the brows).
+        min_confidence: target faces with a lower confidence (detector score x visible share of the
+            mesh) are left alone and reported.
+        debug: keep each face's mask and warped face in the result (for the debug picture).
         detector: a :class:`FaceDetector` to reuse (one is created otherwise and closed by :meth:`close`).
         model: model path for a detector created here.
         max_pixels: refuse images with more pixels than this.
@@ -120,16 +149,28 @@ class FaceSwapper:
         *,
         backend: str = "auto",
         source_face: str | int = "largest",
-        blend: str = "normal",
+        blend: str = "poisson",
+        color_correct: bool = True,
+        keep_mouth: bool = True,
+        keep_eyes: bool = True,
+        cull_backfacing: bool = True,
+        mask_region: str = "face",
+        min_confidence: float = 0.0,
+        debug: bool = False,
         detector: FaceDetector | None = None,
         model: str | os.PathLike | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         color: str = "bgr",
     ) -> None:
-        if blend not in BLEND_MODES:
-            raise InputError(f"blend must be one of {BLEND_MODES}, got {blend!r}")
+        if blend not in BLENDS:
+            raise InputError(f"blend must be one of {BLENDS}, got {blend!r}")
+        if mask_region not in MASK_REGIONS:
+            raise InputError(f"mask_region must be one of {MASK_REGIONS}, got {mask_region!r}")
         self.backend = get_backend(backend)
-        self.blend = blend
+        self.blend = "poisson" if blend == "normal" else blend
+        self.color_correct, self.keep_mouth, self.keep_eyes = color_correct, keep_mouth, keep_eyes
+        self.cull_backfacing, self.mask_region = cull_backfacing, mask_region
+        self.min_confidence, self.debug = float(min_confidence), debug
         self.color = color
         self.max_pixels = max_pixels
         self._own_detector = detector is None
@@ -144,6 +185,13 @@ class FaceSwapper:
             except BaseException:
                 self.close()
                 raise
+        visible = quality.visible_fraction(prepared.points)
+        if visible < MIN_SOURCE_VISIBLE:
+            self.close()
+            raise NoSourceFaceError(
+                f"{_name(source, 'source')}: the source face is turned away (only {visible:.0%} of its mesh "
+                "faces the camera); its far side would be stretched. Use a more frontal photo."
+            )
         self.prepared = prepared
         self.source_face: Face = prepared.face
         self.source_image = prepared.image
@@ -165,8 +213,8 @@ class FaceSwapper:
         chosen = _select(found, faces)
         t1 = time.perf_counter()
         out = img.copy()
-        for i in chosen:
-            self._swap_one(out, found[i])
+        infos = [self._swap_one(out, found[i], i) for i in chosen]
+        chosen = [f.index for f in infos if f.swapped]
         if self.color == "rgb":
             out = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
         t2 = time.perf_counter()
@@ -177,22 +225,63 @@ class FaceSwapper:
             faces_swapped=chosen,
             message=msg,
             timings_ms={"detect": (t1 - t0) * 1e3, "swap": (t2 - t1) * 1e3},
+            faces=infos,
         )
 
-    def _swap_one(self, image: np.ndarray, face: Face) -> None:
+    def _swap_one(self, image: np.ndarray, face: Face, index: int) -> FaceInfo:
         pts = face.points[: mesh.NUM_MESH_POINTS]
+        confidence = face.score * quality.visible_fraction(pts)
+        info = FaceInfo(index=index, confidence=confidence, swapped=False)
+        if confidence < self.min_confidence:
+            info.reason = f"confidence {confidence:.2f} below {self.min_confidence:.2f}"
+            return info
         pad = max(4.0, 0.04 * face.size)
+        if self.blend == "multiband":  # room for the coarse bands to fade out before the region's edge
+            pad += 3 * 2**quality.MULTIBAND_LEVELS
         x0, y0, x1, y1 = face_roi(pts, image.shape[:2], pad)
+        info.roi = (x0, y0, x1, y1)
         if x1 - x0 < 3 or y1 - y0 < 3:
-            return
+            info.reason = "face region too small"
+            return info
         dst_pts = np.ascontiguousarray(pts - (x0, y0), np.float32)
         shape = (y1 - y0, x1 - x0)
         warped, covered = self.backend.warp_triangles(
-            self.source_image, self.source_points, dst_pts, mesh.TRIANGLES, shape
+            self.source_image,
+            self.source_points,
+            dst_pts,
+            mesh.TRIANGLES,
+            shape,
+            cull_backfacing=self.cull_backfacing,
         )
         mask = face_mask(dst_pts, covered, face.size)
+        if self.mask_region == "brows":
+            mask &= quality.below_brows(shape, dst_pts)
+        grow = max(1, int(round(face.size * 0.015)))
+        if self.keep_mouth and quality.mouth_openness(dst_pts, face.size) > quality.MOUTH_OPEN:
+            mask &= ~quality.fill(shape, dst_pts[mesh.LIPS_INNER], dilate=grow)
+            info.kept_from_target.append("mouth")
+        if self.keep_eyes:
+            for name, loop in (("left_eye", mesh.LEFT_EYE), ("right_eye", mesh.RIGHT_EYE)):
+                a = quality.eye_openness(self.source_points, loop)
+                b = quality.eye_openness(dst_pts, loop)
+                if max(a, b) / max(min(a, b), 1e-3) > quality.EYE_RATIO_DIFF:
+                    mask &= ~quality.fill(shape, dst_pts[loop], dilate=grow)
+                    info.kept_from_target.append(name)
         roi = np.ascontiguousarray(image[y0:y1, x0:x1])
-        image[y0:y1, x0:x1] = self.backend.poisson_blend(warped, roi, mask, mode=self.blend)
+        if self.color_correct:
+            warped = quality.match_colour(warped, roi, mask, face.size)
+        if self.blend in ("poisson", "mixed"):
+            mode = "normal" if self.blend == "poisson" else "mixed"
+            image[y0:y1, x0:x1] = self.backend.poisson_blend(warped, roi, mask, mode=mode)
+        else:
+            alpha = quality.feather(mask, face.size)
+            filled = np.where(mask[:, :, None] > 0, warped, roi)  # no black outside the face in any band
+            blend = quality.alpha_blend if self.blend == "alpha" else quality.multiband_blend
+            image[y0:y1, x0:x1] = blend(filled, roi, alpha)
+        info.swapped = True
+        if self.debug:
+            info.mask, info.warped = mask, warped
+        return info
 
     def close(self) -> None:
         """Close the detector if this swapper created it."""
@@ -228,16 +317,18 @@ def swap(
     *,
     faces: FaceSelection = "all",
     backend: str = "auto",
-    blend: str = "normal",
+    blend: str = "poisson",
     model: str | os.PathLike | None = None,
     color: str = "bgr",
+    **options,
 ) -> np.ndarray:
     """Swap the largest face of ``source`` into the faces of ``target``.
 
     Args:
         source, target: paths, or host arrays (H, W[, 3|4]) uint8 in ``color`` order.
+        options: the quality options of :class:`FaceSwapper` (``color_correct``, ``keep_mouth``, ...).
     Returns:
         host (H, W, 3) uint8 array in ``color`` order (the target unchanged if it has no face).
     """
-    with FaceSwapper(source, backend=backend, blend=blend, model=model, color=color) as fs:
+    with FaceSwapper(source, backend=backend, blend=blend, model=model, color=color, **options) as fs:
         return fs.swap(target, faces=faces)

@@ -193,7 +193,7 @@ def run_batch_ray(
             else:
                 todo.append({"source": str(item.source), "target": str(item.target), "output": str(item.output)})
         if todo:
-            gpus = _gpus() if opts.backend in ("auto", "cuda") else 0
+            gpus = _gpus() if opts.swapper.get("backend", "auto") in ("auto", "cuda") else 0
             if concurrency is None:
                 res = ray.cluster_resources()
                 concurrency = max(1, int(res.get("GPU", 0) if gpus else res.get("CPU", 1)))

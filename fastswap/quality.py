@@ -1,0 +1,146 @@
+"""Quality steps around the kernels: colour matching, region masks (mouth, eyes, brows), pose
+visibility, alpha and multiband blending, and the debug picture. All data are host arrays."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from . import mesh
+
+MOUTH_OPEN = 0.006  # inner-lip area / face size^2 above which a mouth counts as open (closed: < 0.003)
+EYE_RATIO_DIFF = 1.8  # eye-openness ratio between source and target above which the target's eye is kept
+MULTIBAND_LEVELS = 4  # pyramid levels of the multiband blend
+BROW_POINTS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # MediaPipe's upper eyebrow contour
+
+
+def polygon_area(pts: np.ndarray) -> float:
+    """Signed-area magnitude of a closed polygon given as (N, 2) points."""
+    x, y = pts[:, 0], pts[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
+
+
+def mouth_openness(points: np.ndarray, face_size: float) -> float:
+    """Inner-lip area over the face size squared (0 for a closed mouth)."""
+    return polygon_area(points[mesh.LIPS_INNER]) / max(face_size, 1.0) ** 2
+
+
+def eye_openness(points: np.ndarray, loop: np.ndarray) -> float:
+    """Eye opening area over the eye's width squared."""
+    p = points[loop]
+    width = float(np.ptp(p[:, 0])) or 1.0
+    return polygon_area(p) / width**2
+
+
+def visible_fraction(points: np.ndarray) -> float:
+    """Share of the mesh's area whose triangles face the camera (1 frontal, about 0.5 in profile)."""
+    p = points[mesh.TRIANGLES].astype(np.float64)
+    area = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (p[:, 2, 0] - p[:, 0, 0])
+    total = np.abs(area).sum()
+    return float(area[area > 0].sum() / total) if total > 0 else 0.0
+
+
+def fill(shape: tuple[int, int], pts: np.ndarray, dilate: int = 0) -> np.ndarray:
+    """(H, W) uint8 mask (255 inside) of a polygon, optionally dilated by ``dilate`` pixels."""
+    m = np.zeros(shape, np.uint8)
+    cv2.fillPoly(m, [np.round(pts * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
+    if dilate > 0:
+        m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1)))
+    return m
+
+
+def below_brows(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 mask of the half-plane below the line through the eyebrows' tops (no forehead)."""
+    brows = points[list(BROW_POINTS)]
+    (ax, ay), (bx, by) = brows[:5].mean(axis=0), brows[5:].mean(axis=0)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    side = (bx - ax) * (yy - ay) - (by - ay) * (xx - ax)
+    return np.where(side >= 0, 255, 0).astype(np.uint8)
+
+
+def match_colour(warped: np.ndarray, target: np.ndarray, mask: np.ndarray, face_size: float) -> np.ndarray:
+    """Colour and lighting transfer, (h, w, 3) uint8 BGR in and out.
+
+    First each CIELAB channel of ``warped`` gets the target's median and interquartile range inside
+    ``mask`` (robust to glasses, brows and shadows); then a low-frequency ratio correction multiplies
+    it by the ratio of the two images' local means (Gaussian, sigma 4% of the face size, normalised by
+    the mask), so that shading and skin tone also agree near the mask's border, where seams show."""
+    sel = mask > 0
+    if sel.sum() < 16:
+        return warped
+    w_lab = cv2.cvtColor(warped, cv2.COLOR_BGR2LAB).astype(np.float32)
+    t_lab = cv2.cvtColor(target, cv2.COLOR_BGR2LAB).astype(np.float32)
+    wq = np.percentile(w_lab[sel], [25, 50, 75], axis=0)
+    tq = np.percentile(t_lab[sel], [25, 50, 75], axis=0)
+    scale = np.clip((tq[2] - tq[0] + 1.0) / (wq[2] - wq[0] + 1.0), 0.5, 2.0)
+    lab = np.clip((w_lab - wq[1]) * scale + tq[1] + 0.5, 0, 255).astype(np.uint8)
+    out = cv2.cvtColor(lab, cv2.COLOR_LAB2BGR).astype(np.float32)
+    m = sel.astype(np.float32)
+    sigma = max(2.0, 0.04 * face_size)
+
+    def local_mean(img: np.ndarray) -> np.ndarray:
+        num = cv2.GaussianBlur(img * m[:, :, None], (0, 0), sigma)
+        den = cv2.GaussianBlur(m, (0, 0), sigma)[:, :, None]
+        return num / np.maximum(den, 1e-3)
+
+    ratio = np.clip((local_mean(target.astype(np.float32)) + 4.0) / (local_mean(out) + 4.0), 0.4, 2.5)
+    return np.clip(out * ratio + 0.5, 0, 255).astype(np.uint8)
+
+
+def feather(mask: np.ndarray, face_size: float) -> np.ndarray:
+    """(H, W) float32 alpha in [0, 1]: the mask eroded then blurred over about 5% of the face size,
+    so the alpha reaches 0 inside the original mask (no halo)."""
+    r = max(1, int(round(face_size * 0.025)))
+    inner = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return cv2.GaussianBlur(inner.astype(np.float32) / 255.0, (0, 0), sigmaX=r)
+
+
+def alpha_blend(warped: np.ndarray, target: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha[:, :, None]
+    return np.clip(warped * a + target * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+
+
+def multiband_blend(
+    warped: np.ndarray, target: np.ndarray, alpha: np.ndarray, levels: int = MULTIBAND_LEVELS
+) -> np.ndarray:
+    """Laplacian-pyramid blending (Burt-Adelson): each band mixed with a matching blur of ``alpha``."""
+    levels = max(1, min(levels, int(np.log2(max(min(alpha.shape), 2))) - 2))
+    ga = [alpha.astype(np.float32)]
+    gw, gt = [warped.astype(np.float32)], [target.astype(np.float32)]
+    for _ in range(levels):
+        ga.append(cv2.pyrDown(ga[-1]))
+        gw.append(cv2.pyrDown(gw[-1]))
+        gt.append(cv2.pyrDown(gt[-1]))
+    out = gw[-1] * ga[-1][:, :, None] + gt[-1] * (1 - ga[-1][:, :, None])
+    for i in range(levels - 1, -1, -1):
+        size = (gw[i].shape[1], gw[i].shape[0])
+        lw = gw[i] - cv2.pyrUp(gw[i + 1], dstsize=size)
+        lt = gt[i] - cv2.pyrUp(gt[i + 1], dstsize=size)
+        a = ga[i][:, :, None]
+        out = cv2.pyrUp(out, dstsize=size) + lw * a + lt * (1 - a)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def draw_mesh(img: np.ndarray, points: np.ndarray, colour=(0, 255, 0)) -> np.ndarray:
+    """A copy of ``img`` with the mesh's edges and landmarks drawn."""
+    out = img.copy()
+    thick = max(1, int(round(max(img.shape[:2]) / 800)))
+    for t in mesh.TRIANGLES:
+        cv2.polylines(out, [np.round(points[t] * 4).astype(np.int32)], True, colour, thick, cv2.LINE_AA, shift=2)
+    for x, y in points[: mesh.NUM_MESH_POINTS]:
+        cv2.circle(out, (int(round(x)), int(round(y))), thick, (0, 0, 255), -1)
+    return out
+
+
+def panel(tiles: list[tuple[str, np.ndarray]], height: int = 320) -> np.ndarray:
+    """Tiles (name, BGR or gray uint8 image) side by side at one height, each captioned."""
+    row = []
+    for name, img in tiles:
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        w = max(1, round(img.shape[1] * height / img.shape[0]))
+        tile = cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA)
+        cv2.rectangle(tile, (0, 0), (w, 22), (0, 0, 0), -1)
+        cv2.putText(tile, name, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        row.append(tile)
+    return np.hstack(row)

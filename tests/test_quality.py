@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from fastswap import FaceSwapper, NoSourceFaceError, mesh, quality
+from fastswap.imageio import read_image
+
+
+def swap_info(demo, detector, target="astronaut", **kw):
+    with FaceSwapper(demo["grace_hopper"], detector=detector, debug=True, **kw) as fs:
+        res = fs.swap_report(demo[target] if isinstance(target, str) else target)
+    return res, res.faces[0]
+
+
+def layer_step(warped: np.ndarray, target: np.ndarray, mask: np.ndarray, face_size: float) -> float:
+    """Colour difference (CIELAB, medians) between the two layers that meet across the mask's border:
+    the warped face and the target, in the band where the feathered alpha goes from 0 to 1."""
+    alpha = quality.feather(mask, face_size)
+    band = (alpha > 0.05) & (alpha < 0.95) & (mask > 0)  # outside the mask the target shows alone
+    lw = cv2.cvtColor(warped, cv2.COLOR_BGR2LAB).astype(float)[band]
+    lt = cv2.cvtColor(target, cv2.COLOR_BGR2LAB).astype(float)[band]
+    return float(np.linalg.norm(np.median(lw, axis=0) - np.median(lt, axis=0)))
+
+
+def colour_steps(source, target, detector) -> dict[bool, float]:
+    size = detector.detect(target)[0].size
+    steps = {}
+    for cc in (False, True):
+        with FaceSwapper(source, detector=detector, debug=True, blend="alpha", color_correct=cc) as fs:
+            info = fs.swap_report(target).faces[0]
+        x0, y0, x1, y1 = info.roi
+        steps[cc] = layer_step(info.warped, target[y0:y1, x0:x1], info.mask, size)
+    return steps
+
+
+def test_colour_correction_reduces_the_step_across_the_border(demo, detector):
+    steps = colour_steps(demo["grace_hopper"], demo["astronaut"], detector)
+    assert steps[True] < 0.5 * steps[False], steps
+
+
+def test_colour_correction_on_real_photos(shared_faces, detector):
+    source = read_image(shared_faces / "img2.jpg")
+    before, after = [], []
+    for p in sorted(shared_faces.glob("img1*.jpg")):
+        steps = colour_steps(source, read_image(p), detector)
+        before.append(steps[False])
+        after.append(steps[True])
+    b, a = np.array(before), np.array(after)
+    assert float(np.median(a / b)) < 0.4, (before, after)  # typically 6x smaller
+    assert (a <= b + 5).all(), (before, after)  # where colours already agreed, never clearly worse
+
+
+def test_open_mouth_of_the_target_is_kept(demo, demo_faces, detector):
+    face = demo_faces["astronaut"][0]
+    assert quality.mouth_openness(face.points, face.size) > quality.MOUTH_OPEN  # she smiles with teeth
+    lips = quality.fill(demo["astronaut"].shape[:2], face.points[mesh.LIPS_INNER])
+    inner = cv2.erode(lips, np.ones((3, 3), np.uint8)) > 0
+    res, info = swap_info(demo, detector, keep_mouth=True)
+    assert info.kept_from_target == ["mouth"]
+    assert np.array_equal(res.image[inner], demo["astronaut"][inner])
+    res2, info2 = swap_info(demo, detector, keep_mouth=False)
+    assert "mouth" not in info2.kept_from_target
+    assert np.abs(res2.image[inner].astype(int) - demo["astronaut"][inner]).mean() > 5
+
+
+def test_closed_eyes_of_the_target_are_kept(shared_faces, demo, detector):
+    group = read_image(shared_faces / "group-t1.jpg")
+    faces = detector.detect(group)
+    closed = min(range(len(faces)), key=lambda i: quality.eye_openness(faces[i].points, mesh.LEFT_EYE))
+    with FaceSwapper(demo["grace_hopper"], detector=detector, debug=True) as fs:
+        res = fs.swap_report(group, faces=[closed])
+    assert "left_eye" in res.faces[0].kept_from_target
+    eye = quality.fill(group.shape[:2], faces[closed].points[mesh.LEFT_EYE], dilate=1) > 0
+    assert eye.sum() > 0 and np.array_equal(res.image[eye], group[eye])
+
+
+@pytest.mark.parametrize("blend", ["alpha", "multiband"])
+def test_feathered_blends_change_the_face_and_leave_no_box(demo, demo_faces, detector, blend):
+    res, info = swap_info(demo, detector, blend=blend)
+    face = demo_faces["astronaut"][0]
+    outline = quality.fill(demo["astronaut"].shape[:2], face.points[mesh.FACE_OUTLINE], dilate=4) > 0
+    diff = np.abs(res.image.astype(int) - demo["astronaut"]).max(axis=2)
+    x0, y0, x1, y1 = info.roi
+    frame = np.ones(diff.shape, bool)
+    frame[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1] = False
+    assert diff[frame].max() <= 2  # the region's edge does not show: no box
+    if blend == "alpha":
+        assert diff[~outline].max() <= 2  # the alpha stays inside the face: no halo
+    assert (diff[outline] > 8).mean() > 0.3
+
+
+def test_backfacing_triangles_are_not_drawn(shared_faces, demo, detector):
+    group = read_image(shared_faces / "group-t1.jpg")
+    faces = detector.detect(group)
+    turned = min(range(len(faces)), key=lambda i: quality.visible_fraction(faces[i].points))
+    assert quality.visible_fraction(faces[turned].points) < 0.95
+    masks = {}
+    for cull in (True, False):
+        with FaceSwapper(demo["grace_hopper"], detector=detector, debug=True, cull_backfacing=cull) as fs:
+            masks[cull] = int((fs.swap_report(group, faces=[turned]).faces[0].mask > 0).sum())
+    assert masks[True] < masks[False]
+
+
+def test_confidence_filter(demo, detector):
+    res, info = swap_info(demo, detector)
+    assert 0.8 < info.confidence <= 1.0
+    res, info = swap_info(demo, detector, min_confidence=0.999)
+    assert not info.swapped and "confidence" in info.reason and res.faces_swapped == []
+    assert np.array_equal(res.image, demo["astronaut"])
+
+
+def test_brows_region_leaves_the_forehead(demo, demo_faces, detector):
+    face = demo_faces["astronaut"][0]
+    shape = demo["astronaut"].shape[:2]
+    outline = quality.fill(shape, face.points[mesh.FACE_OUTLINE])
+    forehead = (cv2.erode(outline, np.ones((15, 15), np.uint8)) > 0) & (quality.below_brows(shape, face.points) == 0)
+    assert forehead.sum() > 500
+    whole = swap_info(demo, detector, mask_region="face")[0].image
+    brows = swap_info(demo, detector, mask_region="brows")[0].image
+    changed = lambda img: (np.abs(img.astype(int) - demo["astronaut"]).max(axis=2) > 8)[forehead].mean()  # noqa: E731
+    assert changed(whole) > 0.5 and changed(brows) < 0.05
+
+
+def test_source_seen_from_the_side_is_refused(demo, detector, monkeypatch):
+    monkeypatch.setattr(quality, "visible_fraction", lambda pts: 0.45)
+    with pytest.raises(NoSourceFaceError, match="turned away"):
+        FaceSwapper(demo["grace_hopper"], detector=detector)
+
+
+def test_debug_picture(tmp_path, demo):
+    from fastswap.cli import main
+
+    for name, img in demo.items():
+        cv2.imwrite(str(tmp_path / f"{name}.png"), img)
+    dbg = tmp_path / "debug.png"
+    code = main(
+        [
+            "swap",
+            str(tmp_path / "grace_hopper.png"),
+            str(tmp_path / "astronaut.png"),
+            "-o",
+            str(tmp_path / "out.png"),
+            "--debug",
+            str(dbg),
+        ]
+    )
+    assert code == 0
+    pic = cv2.imread(str(dbg))
+    assert pic is not None and pic.shape[0] == 320 and pic.shape[1] > 5 * 200  # 6 tiles side by side
