@@ -133,6 +133,12 @@ def _parser() -> argparse.ArgumentParser:
         help="which source face to use: largest (default) or an index left to right",
     )
     s.add_argument(
+        "--reference",
+        default=None,
+        metavar="FACE",
+        help="swap only the target faces that resemble this photo's face (needs fastswap[reference])",
+    )
+    s.add_argument(
         "--debug",
         default=None,
         metavar="PNG",
@@ -238,7 +244,11 @@ def _cmd_swap(a: argparse.Namespace) -> int:
         debug=bool(a.debug),
         **quality_options(a),
     ) as fs:
-        res = fs.swap_report(a.target, faces=a.faces)
+        faces = a.faces
+        if a.reference:
+            fs.set_reference(a.reference)
+            faces = "reference"
+        res = fs.swap_report(a.target, faces=faces)
         if a.debug:
             from .imageio import read_image
 

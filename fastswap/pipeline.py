@@ -200,7 +200,8 @@ class FaceSwapper:
     def swap(self, target: ImageLike, *, faces: FaceSelection = "all") -> np.ndarray:
         """Swap the source face into ``target`` and return the new host (H, W, 3) uint8 image.
 
-        ``faces``: "all", "largest", an index or a list of indices (faces sorted left to right).
+        ``faces``: "all", "largest", an index or a list of indices (faces sorted left to right), or
+        "reference" (the faces that resemble the image given to :meth:`set_reference`).
         A target without a face comes back unchanged (see :meth:`swap_report` to tell).
         """
         return self.swap_report(target, faces=faces).image
@@ -210,7 +211,7 @@ class FaceSwapper:
         img = load(target, name=_name(target, "target"), color=self.color, max_pixels=self.max_pixels)
         t0 = time.perf_counter()
         found = self.detector.detect(img)
-        chosen = _select(found, faces)
+        chosen = self._select_reference(img, found) if faces == "reference" else _select(found, faces)
         t1 = time.perf_counter()
         out = img.copy()
         infos = [self._swap_one(out, found[i], i) for i in chosen]
@@ -227,6 +228,25 @@ class FaceSwapper:
             timings_ms={"detect": (t1 - t0) * 1e3, "swap": (t2 - t1) * 1e3},
             faces=infos,
         )
+
+    def set_reference(self, reference: ImageLike, threshold: float | None = None) -> None:
+        """Make ``faces="reference"`` select the target faces that resemble ``reference``'s largest face
+        (dlib descriptor distance below ``threshold``, default 0.6; see :mod:`fastswap.identity`)."""
+        from .identity import SAME_PERSON, FaceEmbedder
+
+        img = load(reference, name=_name(reference, "reference"), color=self.color, max_pixels=self.max_pixels)
+        faces = self.detector.detect(img)
+        if not faces:
+            raise InputError(f"{_name(reference, 'reference')}: no face found in the reference image")
+        self._embedder = FaceEmbedder()
+        self._reference = self._embedder.describe(img, max(faces, key=lambda f: f.size))
+        self._threshold = SAME_PERSON if threshold is None else float(threshold)
+
+    def _select_reference(self, img: np.ndarray, found: list[Face]) -> list[int]:
+        if getattr(self, "_reference", None) is None:
+            raise InputError('faces="reference" needs set_reference() (or --reference) first')
+        dist = [self._embedder.distance(self._embedder.describe(img, f), self._reference) for f in found]
+        return [i for i, d in enumerate(dist) if d < self._threshold]
 
     def _swap_one(self, image: np.ndarray, face: Face, index: int) -> FaceInfo:
         pts = face.points[: mesh.NUM_MESH_POINTS]
@@ -272,7 +292,9 @@ class FaceSwapper:
             warped = quality.match_colour(warped, roi, mask, face.size)
         if self.blend in ("poisson", "mixed"):
             mode = "normal" if self.blend == "poisson" else "mixed"
-            image[y0:y1, x0:x1] = self.backend.poisson_blend(warped, roi, mask, mode=mode)
+            boundary = quality.robust_boundary(warped, roi, mask)
+            solved = self.backend.poisson_blend(warped, boundary, mask, mode=mode)
+            image[y0:y1, x0:x1] = np.where(mask[:, :, None] > 0, solved, roi)
         else:
             alpha = quality.feather(mask, face.size)
             filled = np.where(mask[:, :, None] > 0, warped, roi)  # no black outside the face in any band
