@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--faces-dir", type=Path, default=SHARED_FACES)
     ap.add_argument("--source", default="img2.jpg")
     ap.add_argument("--grid", type=int, default=6, help="targets shown in the picture grid")
+    ap.add_argument("--name", default="quality", help="results file stem (default quality)")
     ap.add_argument(
         "--option",
         action="append",
@@ -124,12 +125,12 @@ def main() -> None:
         }
     print(summary)
     payload = {"meta": metadata(), "source": args.source, "options": options, "rows": rows, "summary": summary}
-    print(f"wrote {write_json('quality.json', payload)}")
+    print(f"wrote {write_json(args.name + '.json', payload)}")
     if tiles:
         width = max(t.shape[1] for t in tiles)
         grid = np.vstack([np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in tiles])
-        cv2.imwrite(str(RESULTS / "quality_grid.png"), grid)
-        print(f"wrote {RESULTS / 'quality_grid.png'}")
+        cv2.imwrite(str(RESULTS / f"{args.name}_grid.png"), grid)
+        print(f"wrote {RESULTS / f'{args.name}_grid.png'}")
     det.close()
 
 

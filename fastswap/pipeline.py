@@ -250,7 +250,8 @@ class FaceSwapper:
 
     def _swap_one(self, image: np.ndarray, face: Face, index: int) -> FaceInfo:
         pts = face.points[: mesh.NUM_MESH_POINTS]
-        confidence = face.score * quality.visible_fraction(pts)
+        visible = quality.visible_fraction(pts)
+        confidence = face.score * visible
         info = FaceInfo(index=index, confidence=confidence, swapped=False)
         if confidence < self.min_confidence:
             info.reason = f"confidence {confidence:.2f} below {self.min_confidence:.2f}"
@@ -265,44 +266,50 @@ class FaceSwapper:
             return info
         dst_pts = np.ascontiguousarray(pts - (x0, y0), np.float32)
         shape = (y1 - y0, x1 - x0)
+        # A frontal face has a few folded triangles (lip corners, nostrils) from landmark noise; culling
+        # them would punch holes in the face. Cull only for a real turn of the head.
+        cull = self.cull_backfacing and visible < quality.TURNED
         warped, covered = self.backend.warp_triangles(
-            self.source_image,
-            self.source_points,
-            dst_pts,
-            mesh.TRIANGLES,
-            shape,
-            cull_backfacing=self.cull_backfacing,
+            self.source_image, self.source_points, dst_pts, mesh.TRIANGLES, shape, cull_backfacing=cull
         )
         mask = face_mask(dst_pts, covered, face.size)
         if self.mask_region == "brows":
             mask &= quality.below_brows(shape, dst_pts)
+        # Regions kept from the target: pasted back after blending, so that they never act as a
+        # boundary inside the face (a Poisson boundary there would tint the whole face).
+        keep = np.zeros(shape, np.uint8)
         grow = max(1, int(round(face.size * 0.015)))
         if self.keep_mouth and quality.mouth_openness(dst_pts, face.size) > quality.MOUTH_OPEN:
-            mask &= ~quality.fill(shape, dst_pts[mesh.LIPS_INNER], dilate=grow)
+            keep |= quality.fill(shape, dst_pts[mesh.LIPS_INNER], dilate=grow)
             info.kept_from_target.append("mouth")
         if self.keep_eyes:
             for name, loop in (("left_eye", mesh.LEFT_EYE), ("right_eye", mesh.RIGHT_EYE)):
                 a = quality.eye_openness(self.source_points, loop)
                 b = quality.eye_openness(dst_pts, loop)
                 if max(a, b) / max(min(a, b), 1e-3) > quality.EYE_RATIO_DIFF:
-                    mask &= ~quality.fill(shape, dst_pts[loop], dilate=grow)
+                    keep |= quality.fill(shape, dst_pts[loop], dilate=grow)
                     info.kept_from_target.append(name)
         roi = np.ascontiguousarray(image[y0:y1, x0:x1])
         if self.color_correct:
-            warped = quality.match_colour(warped, roi, mask, face.size)
+            warped = quality.match_colour(warped, roi, mask & ~keep, face.size)
         if self.blend in ("poisson", "mixed"):
             mode = "normal" if self.blend == "poisson" else "mixed"
             boundary = quality.robust_boundary(warped, roi, mask)
             solved = self.backend.poisson_blend(warped, boundary, mask, mode=mode)
-            image[y0:y1, x0:x1] = np.where(mask[:, :, None] > 0, solved, roi)
+            out = np.where(mask[:, :, None] > 0, solved, roi)
         else:
             alpha = quality.feather(mask, face.size)
             filled = np.where(mask[:, :, None] > 0, warped, roi)  # no black outside the face in any band
             blend = quality.alpha_blend if self.blend == "alpha" else quality.multiband_blend
-            image[y0:y1, x0:x1] = blend(filled, roi, alpha)
+            out = blend(filled, roi, alpha)
+        if keep.any():
+            a = cv2.GaussianBlur(keep.astype(np.float32) / 255.0, (0, 0), sigmaX=max(1.0, grow / 2))
+            a = np.maximum(a, keep > 0)[:, :, None]  # the kept region itself is exactly the target's
+            out = np.clip(roi * a + out * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+        image[y0:y1, x0:x1] = out
         info.swapped = True
         if self.debug:
-            info.mask, info.warped = mask, warped
+            info.mask, info.warped = mask & ~keep, warped
         return info
 
     def close(self) -> None:

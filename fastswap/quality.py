@@ -11,6 +11,7 @@ from . import mesh
 MOUTH_OPEN = 0.006  # inner-lip area / face size^2 above which a mouth counts as open (closed: < 0.003)
 EYE_RATIO_DIFF = 1.8  # eye-openness ratio between source and target above which the target's eye is kept
 MULTIBAND_LEVELS = 4  # pyramid levels of the multiband blend
+TURNED = 0.97  # visible share of the mesh under which back-facing triangles are culled
 BROW_POINTS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # MediaPipe's upper eyebrow contour
 
 
