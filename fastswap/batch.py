@@ -276,6 +276,54 @@ def clean_temporaries(outdir: Path) -> int:
     return n
 
 
+class Reporter:
+    """The driver's side of a batch, shared by every engine: the JSON Lines report, the summary, the
+    progress display, and the checks made before a job is handed out."""
+
+    def __init__(self, outdir: Path, items: list, opts: BatchOptions, report: Path | None, quiet: bool) -> None:
+        outdir.mkdir(parents=True, exist_ok=True)
+        clean_temporaries(outdir)
+        self.opts = opts
+        self.summary = Summary(total=len(items))
+        self.progress = Progress(len(items), quiet)
+        self.t0 = time.time()
+        self._file = open(report or outdir / "report.jsonl", "w")  # noqa: SIM115 (closed in close())
+
+    def emit(self, rec: Record) -> None:
+        self._file.write(json.dumps(asdict(rec)) + "\n")
+        self._file.flush()
+        key = rec.status.replace("-", "_")
+        setattr(self.summary, key, getattr(self.summary, key) + 1)
+        if rec.status == "failed":
+            self.summary.failures.append((rec.target, rec.reason or ""))
+        self.progress.update(rec)
+
+    def precheck(self, item: Job | Record) -> Job | None:
+        """Report what needs no work (bad rows, outputs that would overwrite an input, finished
+        outputs); return the job when it is to be done."""
+        from .imageio import same_file
+
+        if isinstance(item, Record):
+            self.emit(item)
+            return None
+        clash = next((i for i in (item.source, item.target) if same_file(item.output, i)), None)
+        if clash is not None:
+            reason = f"{item.output}: output path is the same file as input {clash}"
+            self.emit(Record(str(item.target), str(item.source), str(item.output), "failed", reason=reason))
+            return None
+        if item.output.exists() and not self.opts.overwrite:
+            reason = "output exists (use --overwrite)"
+            self.emit(Record(str(item.target), str(item.source), str(item.output), "skipped", reason=reason))
+            return None
+        return item
+
+    def close(self) -> Summary:
+        self._file.close()
+        self.progress.close()
+        self.summary.seconds = time.time() - self.t0
+        return self.summary
+
+
 def run_batch(
     jobs: Iterable[Job | Record],
     outdir: Path,
@@ -288,16 +336,9 @@ def run_batch(
     prepared: dict | None = None,
 ) -> Summary:
     """Run jobs with bounded in-flight work; write the report; return the summary."""
-    from .imageio import same_file
-
-    outdir.mkdir(parents=True, exist_ok=True)
-    clean_temporaries(outdir)
     items = list(jobs)
-    report = report or outdir / "report.jsonl"
+    rep = Reporter(outdir, items, opts, report, quiet)
     workers = workers or os.cpu_count() or 1
-    summary = Summary(total=len(items))
-    progress = Progress(len(items), quiet)
-    t_start = time.time()
     in_flight: dict[Future, Job] = {}
     pool_cls = ProcessPoolExecutor if executor == "process" else ThreadPoolExecutor
     pool_kw = {"max_workers": workers, "initializer": _init_worker, "initargs": (opts, prepared or {})}
@@ -308,62 +349,30 @@ def run_batch(
         os.environ.setdefault("OMP_NUM_THREADS", "1")  # one kernel thread per worker process
     else:
         _init_worker(opts, prepared or {})
-    with open(report, "w") as rep, pool_cls(**pool_kw) as pool:
-
-        def emit(rec: Record) -> None:
-            rep.write(json.dumps(asdict(rec)) + "\n")
-            rep.flush()
-            key = rec.status.replace("-", "_")
-            setattr(summary, key, getattr(summary, key) + 1)
-            if rec.status == "failed":
-                summary.failures.append((rec.target, rec.reason or ""))
-            progress.update(rec)
-
-        try:
-            for item in items:
-                if isinstance(item, Record):
-                    emit(item)
-                    continue
-                clash = next((i for i in (item.source, item.target) if same_file(item.output, i)), None)
-                if clash is not None:
-                    emit(
-                        Record(
-                            str(item.target),
-                            str(item.source),
-                            str(item.output),
-                            "failed",
-                            reason=f"{item.output}: output path is the same file as input {clash}",
-                        )
-                    )
-                    continue
-                if item.output.exists() and not opts.overwrite:
-                    emit(
-                        Record(
-                            str(item.target),
-                            str(item.source),
-                            str(item.output),
-                            "skipped",
-                            reason="output exists (use --overwrite)",
-                        )
-                    )
-                    continue
-                while len(in_flight) >= 2 * workers:  # bounded: memory stays flat whatever the set's size
+    try:
+        with pool_cls(**pool_kw) as pool:
+            try:
+                for item in items:
+                    job = rep.precheck(item)
+                    if job is None:
+                        continue
+                    while len(in_flight) >= 2 * workers:  # bounded: memory stays flat whatever the set's size
+                        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            rep.emit(_result(fut, in_flight.pop(fut)))
+                    in_flight[pool.submit(run_job, job)] = job
+                while in_flight:
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for fut in done:
-                        emit(_result(fut, in_flight.pop(fut)))
-                in_flight[pool.submit(run_job, item)] = item
-            while in_flight:
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    emit(_result(fut, in_flight.pop(fut)))
-        except KeyboardInterrupt:
-            for fut in in_flight:
-                fut.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-            clean_temporaries(outdir)
-            raise
-    progress.close()
-    summary.seconds = time.time() - t_start
+                        rep.emit(_result(fut, in_flight.pop(fut)))
+            except KeyboardInterrupt:
+                for fut in in_flight:
+                    fut.cancel()
+                pool.shutdown(wait=True, cancel_futures=True)
+                clean_temporaries(outdir)
+                raise
+    finally:
+        summary = rep.close()
     return summary
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import backends
-from .batch import BatchOptions, Job, Progress, Record, Summary, clean_temporaries
+from .batch import BatchOptions, Job, Record, Reporter, Summary
 from .errors import FastswapError, InputError
 from .imageio import ImageLike
 
@@ -141,57 +141,17 @@ def run_batch_ray(
 ) -> Summary:
     """``fastswap batch --engine ray``: like :func:`fastswap.batch.run_batch`, on a Ray cluster
     (``address``; default: a local instance, or the one ``ray.init`` finds)."""
-    import time
-
-    from .imageio import same_file
-
     ray = _ray()
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    outdir.mkdir(parents=True, exist_ok=True)
-    clean_temporaries(outdir)
     items = list(jobs)
-    report = report or outdir / "report.jsonl"
-    summary = Summary(total=len(items))
-    progress = Progress(len(items), quiet)
-    t0 = time.time()
-    with open(report, "w") as rep:
-
-        def emit(rec: Record) -> None:
-            rep.write(json.dumps(asdict(rec)) + "\n")
-            rep.flush()
-            key = rec.status.replace("-", "_")
-            setattr(summary, key, getattr(summary, key) + 1)
-            if rec.status == "failed":
-                summary.failures.append((rec.target, rec.reason or ""))
-            progress.update(rec)
-
-        todo = []
-        for item in items:
-            if isinstance(item, Record):
-                emit(item)
-            elif any(same_file(item.output, i) for i in (item.source, item.target)):
-                emit(
-                    Record(
-                        str(item.target),
-                        str(item.source),
-                        str(item.output),
-                        "failed",
-                        reason=f"{item.output}: output path is the same file as an input",
-                    )
-                )
-            elif item.output.exists() and not opts.overwrite:
-                emit(
-                    Record(
-                        str(item.target),
-                        str(item.source),
-                        str(item.output),
-                        "skipped",
-                        reason="output exists (use --overwrite)",
-                    )
-                )
-            else:
-                todo.append({"source": str(item.source), "target": str(item.target), "output": str(item.output)})
+    rep = Reporter(outdir, items, opts, report, quiet)
+    try:
+        todo = [
+            {"source": str(j.source), "target": str(j.target), "output": str(j.output)}
+            for j in map(rep.precheck, items)
+            if j is not None
+        ]
         if todo:
             gpus = _gpus() if opts.swapper.get("backend", "auto") in ("auto", "cuda") else 0
             if concurrency is None:
@@ -206,7 +166,7 @@ def run_batch_ray(
                 batch_format="numpy",
             )
             for row in ds.iter_rows():
-                emit(Record(**json.loads(row["record"])))
-    progress.close()
-    summary.seconds = time.time() - t0
+                rep.emit(Record(**json.loads(row["record"])))
+    finally:
+        summary = rep.close()
     return summary
