@@ -8,6 +8,8 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra (pip install 'fastswap[ray]')")
 
+from conftest import psnr  # noqa: E402
+
 from fastswap import batch  # noqa: E402
 from fastswap.ray import run_batch_ray, swap_dataset  # noqa: E402
 
@@ -34,10 +36,13 @@ def test_ray_engine_writes_the_same_outputs_as_the_local_engine(local_ray, tmp_p
     )
     remote = run_batch_ray(batch.target_jobs(src, str(d), tmp_path / "ray", None), tmp_path / "ray", opts, quiet=True)
     assert (local.swapped, local.no_face, local.failed) == (remote.swapped, remote.no_face, remote.failed) == (2, 1, 1)
+    # The same swap: MediaPipe's landmarks can differ in the last float bits between processes with
+    # other thread settings, so the images agree to within rounding, not bit for bit.
     for name in ("a.jpg", "g.png", "flat.png"):
         a = cv2.imread(str(tmp_path / "local" / name))
         b = cv2.imread(str(tmp_path / "ray" / name))
-        assert a is not None and np.array_equal(a, b), name
+        assert a is not None and b is not None and a.shape == b.shape, name
+        assert psnr(a, b) > 40, name
     statuses = {
         json.loads(x)["target"].rsplit("/", 1)[1]: json.loads(x)["status"]
         for x in (tmp_path / "ray" / "report.jsonl").read_text().splitlines()
