@@ -49,6 +49,8 @@ class Record:
 
 @dataclass
 class BatchOptions:
+    """What every job of a batch shares: face selection, FaceSwapper options, limits, output rules."""
+
     faces: str | list[int] = "all"  # "all", "largest" or indices
     swapper: dict = field(default_factory=dict)  # FaceSwapper keyword arguments (backend, blend, ...)
     model: str | None = None
@@ -155,6 +157,7 @@ def _init_worker(opts: BatchOptions, prepared: dict) -> None:
 
 
 def threading_worker() -> bool:
+    """True in a thread-pool worker whose state the driver thread already set up."""
     import threading
 
     return threading.current_thread() is not threading.main_thread() and "opts" in _W
@@ -235,6 +238,7 @@ class Progress:
             self.bar = tqdm(total=total, unit="img", file=sys.stderr, smoothing=0.1)
 
     def update(self, rec: Record) -> None:
+        """Count one finished input."""
         self.done += 1
         if self.bar is not None:
             self.bar.update(1)
@@ -246,12 +250,15 @@ class Progress:
             self.last = time.time()
 
     def close(self) -> None:
+        """Close the progress bar, if any."""
         if self.bar is not None:
             self.bar.close()
 
 
 @dataclass
 class Summary:
+    """Counts by status, the failures (target, reason) and the wall time of a batch."""
+
     total: int = 0
     swapped: int = 0
     no_face: int = 0
@@ -262,6 +269,7 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
+        """0 when no input failed, else 1."""
         return 1 if self.failed else 0
 
 
@@ -290,6 +298,7 @@ class Reporter:
         self._file = open(report or outdir / "report.jsonl", "w")  # noqa: SIM115 (closed in close())
 
     def emit(self, rec: Record) -> None:
+        """Write one report line and count it."""
         self._file.write(json.dumps(asdict(rec)) + "\n")
         self._file.flush()
         key = rec.status.replace("-", "_")
@@ -318,6 +327,7 @@ class Reporter:
         return item
 
     def close(self) -> Summary:
+        """Close the report and return the summary with its wall time."""
         self._file.close()
         self.progress.close()
         self.summary.seconds = time.time() - self.t0

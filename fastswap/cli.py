@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
+        """Options shared by swap, batch and demo: backend, blending and quality, model, limits."""
         sp.add_argument(
             "--backend",
             default="auto",
@@ -391,6 +392,7 @@ def _cmd_batch(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fastswap`` command; returns the exit code (see the module docstring)."""
     args = _parser().parse_args(argv)
     handler = {"swap": _cmd_swap, "demo": _cmd_demo, "info": _cmd_info, "batch": _cmd_batch}[args.command]
     try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import sys
 import threading
 import weakref
 import zipfile
@@ -17,6 +19,26 @@ from .imageio import ImageLike, load
 from .model import model_path
 
 _live: weakref.WeakSet = weakref.WeakSet()
+_fd2_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_native_logs():
+    """Send file descriptor 2 to /dev/null for the block (unless FASTSWAP_VERBOSE=1)."""
+    if os.environ.get("FASTSWAP_VERBOSE") == "1":
+        yield
+        return
+    with _fd2_lock:  # one redirect at a time: batch threads create detectors side by side
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
 
 
 @atexit.register
@@ -90,10 +112,20 @@ class FaceDetector:
             raise InputError(f"max_faces must be >= 1, got {max_faces}")
         if not 0.0 <= min_confidence <= 1.0:
             raise InputError(f"min_confidence must be in [0, 1], got {min_confidence}")
+        if tiles not in ("auto", True, False):
+            raise InputError(f"tiles must be 'auto', True or False, got {tiles!r}")
         from mediapipe.tasks.python import BaseOptions, vision
 
         self.model = model_path(model)
         self.min_face_size = float(min_face_size)
+        with _quiet_native_logs():  # MediaPipe's C++ start-up chatter goes to fd 2 (FASTSWAP_VERBOSE=1 keeps it)
+            self._create(vision, BaseOptions, max_faces, min_confidence)
+        self.tiles = tiles
+        self._lock = threading.Lock()
+        self.skipped_small = 0
+        _live.add(self)
+
+    def _create(self, vision, BaseOptions, max_faces: int, min_confidence: float) -> None:
         data = self.model.read_bytes()
         self._landmarker = vision.FaceLandmarker.create_from_options(
             vision.FaceLandmarkerOptions(
@@ -113,12 +145,11 @@ class FaceDetector:
                 min_detection_confidence=min(min_confidence, 0.3),
             )
         )
-        if tiles not in ("auto", True, False):
-            raise InputError(f"tiles must be 'auto', True or False, got {tiles!r}")
-        self.tiles = tiles
-        self._lock = threading.Lock()
-        self.skipped_small = 0
-        _live.add(self)
+        import mediapipe as mp
+
+        blank = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8))
+        self._landmarker.detect(blank)  # the first inference logs too
+        self._boxes.detect(blank)
 
     def detect(self, image: ImageLike, *, color: str = "bgr") -> list[Face]:
         """Detect faces, sorted left to right by box centre.

@@ -42,4 +42,5 @@ class FaceEmbedder:
 
     @staticmethod
     def distance(a: np.ndarray, b: np.ndarray) -> float:
+        """Euclidean distance of two (128,) descriptors; below 0.6: the same person."""
         return float(np.linalg.norm(a - b))

@@ -27,6 +27,7 @@ _verified: dict[tuple[str, int, int], bool] = {}
 
 
 def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

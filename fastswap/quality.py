@@ -120,6 +120,7 @@ def feather(mask: np.ndarray, face_size: float) -> np.ndarray:
 
 
 def alpha_blend(warped: np.ndarray, target: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``warped * alpha + target * (1 - alpha)``: (h, w, 3) uint8 images, (h, w) float32 alpha, host."""
     a = alpha[:, :, None]
     return np.clip(warped * a + target * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
 
