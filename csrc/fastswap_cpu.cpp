@@ -128,18 +128,6 @@ constexpr long long kChunk = 1 << 13;        // elements per OpenMP work item
 #define FS_MULTIVERSION
 #endif
 
-FS_MULTIVERSION
-void rb_pass(float* __restrict x, const float* __restrict b, const float* __restrict wt, long long lo,
-             long long hi, long long c, long long s) {
-#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
-    for (long long k0 = lo; k0 < hi; k0 += kChunk) {
-        const long long k1 = std::min(k0 + kChunk, hi);
-#pragma GCC ivdep
-        for (long long k = k0; k < k1; ++k)
-            x[k] += wt[k] * (b[k] + x[k - c] + x[k + c] + x[k - s] + x[k + s] - 4.f * x[k]);
-    }
-}
-
 // One colour's update over elements [lo, hi) of a row. Results go through a small block buffer so
 // the loads of x[k +- c] never hit a store still in flight (a store-forwarding stall per vector).
 FS_MULTIVERSION
