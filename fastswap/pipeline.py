@@ -294,9 +294,15 @@ class FaceSwapper:
             warped = quality.match_colour(warped, roi, mask & ~keep, face.size)
         if self.blend in ("poisson", "mixed"):
             mode = "normal" if self.blend == "poisson" else "mixed"
-            boundary = quality.robust_boundary(warped, roi, mask)
-            solved = self.backend.poisson_blend(warped, boundary, mask, mode=mode)
-            out = np.where(mask[:, :, None] > 0, solved, roi)
+            # Solve only over the mask's bounding box and its 1-pixel boundary frame.
+            bx, by, bw, bh = cv2.boundingRect(mask)
+            box = (slice(max(by - 1, 0), by + bh + 1), slice(max(bx - 1, 0), bx + bw + 1))
+            w_box, m_box = np.ascontiguousarray(warped[box]), np.ascontiguousarray(mask[box])
+            boundary = quality.robust_boundary(w_box, np.ascontiguousarray(roi[box]), m_box)
+            out = roi.copy()
+            out[box] = np.where(
+                m_box[:, :, None] > 0, self.backend.poisson_blend(w_box, boundary, m_box, mode=mode), roi[box]
+            )
         else:
             alpha = quality.feather(mask, face.size)
             filled = np.where(mask[:, :, None] > 0, warped, roi)  # no black outside the face in any band
