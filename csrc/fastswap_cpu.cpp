@@ -202,23 +202,30 @@ void restrict_to(const std::vector<float>& fine, const Level& F, Level& K) {
     }
 }
 
-// Fine x (+)= bilinear interpolation of coarse x, on unknown fine pixels only.
+// Fine x (+)= bilinear interpolation of coarse x, on unknown fine pixels only (branch-free: the
+// interpolated value is multiplied by the unknown-pixel indicator 4 (wr + wb)).
 template <int C>
 void prolong(const Level& K, Level& F, bool add) {
-#pragma omp parallel for schedule(static) if ((long long)F.h * F.w * C > kParallelMin)
-    for (int y = 1; y < F.h - 1; ++y) {
-        const int y0 = y >> 1, y1 = std::min((y + 1) >> 1, K.h - 1);
-        const std::uint8_t* m = F.m.data() + (std::size_t)y * F.w;
-        float* row = F.x.data() + (std::size_t)y * F.w * C;
-        const float* k0 = K.x.data() + (std::size_t)y0 * K.w * C;
-        const float* k1 = K.x.data() + (std::size_t)y1 * K.w * C;
-        for (int i = 1; i < F.w - 1; ++i) {
-            if (!m[i]) continue;
-            const int x0 = (i >> 1) * C, x1 = std::min((i + 1) >> 1, K.w - 1) * C;
-            float* o = row + (std::size_t)i * C;
-            for (int c = 0; c < C; ++c) {
-                float v = 0.25f * (k0[x0 + c] + k0[x1 + c] + k1[x0 + c] + k1[x1 + c]);
-                o[c] = add ? o[c] + v : v;
+#pragma omp parallel if ((long long)F.h * F.w * C > kParallelMin)
+    {
+        std::vector<float> tmp((std::size_t)K.w * C);
+#pragma omp for schedule(static)
+        for (int y = 1; y < F.h - 1; ++y) {
+            const int y0 = y >> 1, y1 = std::min((y + 1) >> 1, K.h - 1);
+            const float* k0 = K.x.data() + (std::size_t)y0 * K.w * C;
+            const float* k1 = K.x.data() + (std::size_t)y1 * K.w * C;
+            for (int e = 0; e < K.w * C; ++e) tmp[e] = 0.5f * (k0[e] + k1[e]);  // vertical, whole row
+            const std::size_t row = (std::size_t)y * F.w * C;
+            float* o = F.x.data() + row;
+            const float* wr = F.wr.data() + row;
+            const float* wb = F.wb.data() + row;
+            for (int i = 1; i < F.w - 1; ++i) {
+                const int x0 = (i >> 1) * C, x1 = std::min((i + 1) >> 1, K.w - 1) * C;
+                for (int c = 0; c < C; ++c) {
+                    const int e = i * C + c;
+                    const float v = 2.f * (wr[e] + wb[e]) * (tmp[x0 + c] + tmp[x1 + c]);  // 4 m * 0.5 (a + b)
+                    o[e] = add ? o[e] + v : v;
+                }
             }
         }
     }
