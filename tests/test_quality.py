@@ -186,3 +186,19 @@ def test_reference_photo_selects_that_face_only(shared_faces, demo, detector, tm
         region = quality.fill(group.shape[:2], f.points[mesh.FACE_OUTLINE]) > 0
         changed = (np.abs(result.astype(int) - group).max(axis=2) > 8)[region].mean()
         assert (changed > 0.3) == (i == 4), (i, changed)
+
+
+def test_robust_boundary_clamps_only_outliers_on_the_ring():
+    rng = np.random.default_rng(0)
+    warped = np.full((60, 60, 3), 120, np.uint8)
+    target = np.clip(130 + rng.normal(0, 2, (60, 60, 3)), 0, 255).astype(np.uint8)
+    target[45:, :, :] = 10  # a dark collar under part of the face's boundary
+    mask = np.zeros((60, 60), np.uint8)
+    cv2.circle(mask, (30, 28), 20, 255, -1)
+    out = quality.robust_boundary(warped, target, mask)
+    ring = (cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0) & (mask == 0)
+    dark = ring & (np.arange(60)[:, None] >= 45)
+    assert dark.sum() > 0
+    assert np.array_equal(out[~ring], target[~ring])  # nothing but the boundary ring changes
+    assert np.abs(out[ring & ~dark].astype(int) - target[ring & ~dark]).max() <= 8  # inliers barely move
+    assert out[dark].mean() > 100  # the collar's outlier differences are clamped
