@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,7 @@ from .errors import InputError, OutputError
 ImageLike = str | os.PathLike | np.ndarray
 DEFAULT_MAX_PIXELS = 100_000_000
 _JPEG_EOI = b"\xff\xd9"
+_pil_header_lock = threading.Lock()
 _PNG_END = b"IEND"
 
 
@@ -70,9 +72,14 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
     if not data:
         raise InputError(f"{p}: file is empty (0 bytes)")
     try:
-        with Image.open(p) as im:
-            w, h = im.size
-            fmt = im.format
+        with _pil_header_lock:  # fastswap enforces its own pixel limit, below; PIL's would refuse first
+            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(p) as im:
+                    w, h = im.size
+                    fmt = im.format
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
     except Exception as e:  # PIL raises several types for non-images
         raise InputError(f"{p}: not a readable image ({e})") from e
     if w * h > max_pixels:

@@ -87,3 +87,18 @@ def test_atomic_write_refuses_inputs_and_leaves_no_temporaries(tmp_path, demo):
     out = write_image_atomic(tmp_path / "sub" / "out.jpg", demo["grace_hopper"])
     assert cv2.imread(str(out)).shape == demo["grace_hopper"].shape
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["out.jpg"]
+
+
+def test_huge_image_is_refused_before_decoding(tmp_path):
+    """A 30000 x 30000 PNG header (900 megapixels): the limit names the size; nothing is decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    (tmp_path / "huge.png").write_bytes(png)
+    with pytest.raises(InputError, match=r"huge.png: image has 30000x30000 = 900000000 pixels, above the limit"):
+        read_image(tmp_path / "huge.png")
