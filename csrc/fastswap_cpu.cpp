@@ -284,8 +284,12 @@ void pcg(std::vector<Level>& lv, const BlendParams& p) {
     PcgBuffers& B = tls_pcg;
     for (auto* v : {&B.x, &B.r, &B.z, &B.d, &B.q}) v->resize(n);
     std::swap(B.x, F.x);  // B.x: the solution; F.x is scratch for the V-cycles
-    apply_operator<C>(F, B.x.data(), B.q.data());
-    for (long long k = 0; k < n; ++k) B.r[k] = F.b[k] - B.q[k];  // zero off the unknowns: b and Ax are
+    {  // r = b - A x on the unknowns, 0 elsewhere
+        const long long s = (long long)F.w * C, lo = s + C, hi = n - s - C;
+        std::fill(B.r.begin(), B.r.begin() + lo, 0.f);
+        std::fill(B.r.begin() + hi, B.r.end(), 0.f);
+        residual_pass(B.r.data(), B.x.data(), F.b.data(), F.wr.data(), F.wb.data(), lo, hi, C, s);
+    }
     auto precondition = [&]() {                                    // z = V-cycle(r), from zero
         std::swap(F.b, B.r);
         std::fill(F.x.begin(), F.x.end(), 0.f);
@@ -294,9 +298,9 @@ void pcg(std::vector<Level>& lv, const BlendParams& p) {
         std::swap(F.x, B.z);
     };
     precondition();
-    B.d = B.z;
     double rz[C], dq[C], rz_new[C];
     dot<C>(B.r.data(), B.z.data(), n, rz);
+    std::swap(B.d, B.z);  // d = z (z's buffer is overwritten by the next preconditioning)
     for (int it = 0; it < p.cycles; ++it) {
         apply_operator<C>(F, B.d.data(), B.q.data());
         dot<C>(B.d.data(), B.q.data(), n, dq);
