@@ -146,21 +146,16 @@ def pair_jobs(pairs_csv: Path, outdir: Path, fmt: str | None) -> Iterator[Job | 
 _W: dict = {}
 
 
-def _init_worker(opts: BatchOptions, prepared: dict) -> None:
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    if threading_worker():
-        return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+def _set_options(opts: BatchOptions, prepared: dict) -> None:
+    """The options and prepared sources every worker of this process reads."""
     _W.clear()
     _W["opts"] = opts
     _W["prepared"] = dict(prepared)
 
 
-def threading_worker() -> bool:
-    """True in a thread-pool worker whose state the driver thread already set up."""
-    import threading
-
-    return threading.current_thread() is not threading.main_thread() and "opts" in _W
+def _init_process_worker(opts: BatchOptions, prepared: dict) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    _set_options(opts, prepared)
 
 
 def _state() -> dict:
@@ -185,15 +180,12 @@ def _state() -> dict:
 
 def run_job(job: Job) -> Record:
     """Decode, detect, swap, encode one job; never raises for a bad input (returns a failed record)."""
-    from .imageio import read_image, same_file, write_image_atomic
+    from .imageio import read_image, write_image_atomic
     from .pipeline import FaceSwapper, prepare_source
 
     opts: BatchOptions = _W["opts"]
     rec = Record(target=str(job.target), source=str(job.source), output=str(job.output), status="failed")
     try:
-        for inp in (job.source, job.target):
-            if same_file(job.output, inp):
-                raise InputError(f"{job.output}: output path is the same file as input {inp}")
         st = _state()
         key = str(job.source)
         fs = st["swappers"].get(key)
@@ -350,15 +342,22 @@ def run_batch(
     rep = Reporter(outdir, items, opts, report, quiet)
     workers = workers or os.cpu_count() or 1
     in_flight: dict[Future, Job] = {}
-    pool_cls = ProcessPoolExecutor if executor == "process" else ThreadPoolExecutor
-    pool_kw = {"max_workers": workers, "initializer": _init_worker, "initargs": (opts, prepared or {})}
     if executor == "process":
         import multiprocessing as mp
 
-        pool_kw["mp_context"] = mp.get_context("spawn")  # MediaPipe's threads do not survive fork
         os.environ.setdefault("OMP_NUM_THREADS", "1")  # one kernel thread per worker process
-    else:
-        _init_worker(opts, prepared or {})
+        pool_cls, pool_kw = (
+            ProcessPoolExecutor,
+            {
+                "max_workers": workers,
+                "initializer": _init_process_worker,
+                "initargs": (opts, prepared or {}),
+                "mp_context": mp.get_context("spawn"),  # MediaPipe's threads do not survive fork
+            },
+        )
+    else:  # worker threads share this process's state
+        _set_options(opts, prepared or {})
+        pool_cls, pool_kw = ThreadPoolExecutor, {"max_workers": workers}
     try:
         with pool_cls(**pool_kw) as pool:
             try:

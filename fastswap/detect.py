@@ -122,7 +122,6 @@ class FaceDetector:
             self._create(vision, BaseOptions, max_faces, min_confidence)
         self.tiles = tiles
         self._lock = threading.Lock()
-        self.skipped_small = 0
         _live.add(self)
 
     def _create(self, vision, BaseOptions, max_faces: int, min_confidence: float) -> None:
@@ -178,13 +177,7 @@ class FaceDetector:
                             faces.append(f)
                         elif all(f.score > faces[k].score for k in dup):
                             faces = [g for k, g in enumerate(faces) if k not in dup] + [f]
-        self.skipped_small = 0
-        kept = []
-        for face in faces:
-            if face.size < self.min_face_size:
-                self.skipped_small += 1
-            else:
-                kept.append(face)
+        kept = [face for face in faces if face.size >= self.min_face_size]
         kept.sort(key=lambda f: f.bbox[0] + f.bbox[2])
         return kept
 

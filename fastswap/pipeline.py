@@ -193,9 +193,6 @@ class FaceSwapper:
                 "faces the camera); its far side would be stretched. Use a more frontal photo."
             )
         self.prepared = prepared
-        self.source_face: Face = prepared.face
-        self.source_image = prepared.image
-        self.source_points = prepared.points
 
     def swap(self, target: ImageLike, *, faces: FaceSelection = "all") -> np.ndarray:
         """Swap the source face into ``target`` and return the new host (H, W, 3) uint8 image.
@@ -270,7 +267,7 @@ class FaceSwapper:
         # them would punch holes in the face. Cull only for a real turn of the head.
         cull = self.cull_backfacing and visible < quality.TURNED
         warped, covered = self.backend.warp_triangles(
-            self.source_image, self.source_points, dst_pts, mesh.TRIANGLES, shape, cull_backfacing=cull
+            self.prepared.image, self.prepared.points, dst_pts, mesh.TRIANGLES, shape, cull_backfacing=cull
         )
         mask = face_mask(dst_pts, covered, face.size)
         if self.mask_region == "brows":
@@ -284,7 +281,7 @@ class FaceSwapper:
             info.kept_from_target.append("mouth")
         if self.keep_eyes:
             for name, loop in (("left_eye", mesh.LEFT_EYE), ("right_eye", mesh.RIGHT_EYE)):
-                a = quality.eye_openness(self.source_points, loop)
+                a = quality.eye_openness(self.prepared.points, loop)
                 b = quality.eye_openness(dst_pts, loop)
                 if max(a, b) / max(min(a, b), 1e-3) > quality.EYE_RATIO_DIFF:
                     keep |= quality.fill(shape, dst_pts[loop], dilate=grow)

@@ -15,7 +15,6 @@ Actors ask for a GPU (``num_gpus=1``) when the ``cuda`` backend is usable on the
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -114,10 +113,7 @@ class _RunJobs:
     def __init__(self, opts: BatchOptions, prepared: dict) -> None:
         from . import batch
 
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        batch._W.clear()
-        batch._W["opts"] = opts
-        batch._W["prepared"] = dict(prepared)
+        batch._set_options(opts, prepared)
         self.run_job = batch.run_job
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

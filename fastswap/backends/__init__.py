@@ -146,13 +146,9 @@ def validate_blend(src, dst, mask, mode) -> None:
 
 
 def warp_triangles(src, src_pts, dst_pts, triangles, out_shape, *, cull_backfacing=False, backend="auto"):
-    """Validated entry to a backend's ``warp_triangles`` (see the reference for shapes and meaning).
-
-    Host numpy arrays in and out for ``numpy``/``cpu``; ``cuda`` also takes and returns device arrays.
-    """
+    """Validated entry to a backend's ``warp_triangles`` (see the reference for shapes and meaning);
+    host numpy arrays in and out."""
     mod = get_backend(backend)
-    if getattr(mod, "is_device_array", lambda a: False)(src):
-        return mod.warp_triangles(src, src_pts, dst_pts, triangles, out_shape, cull_backfacing=cull_backfacing)
     src = np.ascontiguousarray(src)
     src_pts = np.ascontiguousarray(src_pts)
     dst_pts = np.ascontiguousarray(dst_pts)
@@ -166,8 +162,6 @@ def warp_triangles(src, src_pts, dst_pts, triangles, out_shape, *, cull_backfaci
 def poisson_blend(src, dst, mask, *, mode="normal", backend="auto"):
     """Validated entry to a backend's ``poisson_blend`` (see the reference for shapes and meaning)."""
     mod = get_backend(backend)
-    if getattr(mod, "is_device_array", lambda a: False)(dst):
-        return mod.poisson_blend(src, dst, mask, mode=mode)
     src, dst, mask = (np.ascontiguousarray(a) for a in (src, dst, mask))
     validate_blend(src, dst, mask, mode)
     if mask.dtype == np.bool_:
