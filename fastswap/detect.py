@@ -41,10 +41,30 @@ def _quiet_native_logs():
             os.close(devnull)
 
 
-@atexit.register
 def _close_all() -> None:  # close MediaPipe graphs before the interpreter tears its modules down
     for det in list(_live):
         det.close()
+
+
+_hooked = False
+
+
+def _hook_exit() -> None:
+    """Close live detectors at exit, before MediaPipe's dispatcher thread pool is shut down.
+
+    MediaPipe's close() goes through a concurrent.futures executor, which refuses work once
+    threading's pre-shutdown hooks have run; a plain ``atexit`` hook runs after them and fails
+    ("cannot schedule new futures after shutdown"). threading runs its hooks last-registered first,
+    so one registered after MediaPipe (and concurrent.futures) is imported runs before theirs.
+    """
+    global _hooked
+    if _hooked:
+        return
+    _hooked = True
+    import concurrent.futures.thread  # noqa: F401  (its exit hook must be registered before ours)
+
+    register = getattr(threading, "_register_atexit", None)  # CPython 3.9+
+    (register or atexit.register)(_close_all)
 
 
 @dataclass(frozen=True)
@@ -123,6 +143,7 @@ class FaceDetector:
         self.tiles = tiles
         self._lock = threading.Lock()
         _live.add(self)
+        _hook_exit()  # after MediaPipe has made its executor
 
     def _create(self, vision, BaseOptions, max_faces: int, min_confidence: float) -> None:
         data = self.model.read_bytes()

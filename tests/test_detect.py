@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -72,3 +75,17 @@ def test_detector_arguments_and_close():
     d.close()
     with pytest.raises(RuntimeError, match="closed"):
         d.detect(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_a_detector_left_open_exits_cleanly():
+    """A script that never closes its detector must not print tracebacks at exit (MediaPipe's close
+    needs its dispatcher thread pool, which Python shuts down before plain atexit hooks)."""
+    code = (
+        "import numpy as np\n"
+        "from fastswap import FaceDetector\n"
+        "det = FaceDetector()\n"
+        "det.detect(np.zeros((64, 64, 3), np.uint8))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, run.stderr
