@@ -77,10 +77,12 @@ def test_detector_arguments_and_close():
         d.detect(np.zeros((64, 64, 3), np.uint8))
 
 
-def test_a_detector_left_open_exits_cleanly():
+@pytest.mark.parametrize("prelude", ["", "import mediapipe\n"])
+def test_a_detector_left_open_exits_cleanly(prelude):
     """A script that never closes its detector must not print tracebacks at exit (MediaPipe's close
-    needs its dispatcher thread pool, which Python shuts down before plain atexit hooks)."""
-    code = (
+    needs its dispatcher thread pool, which Python shuts down before plain atexit hooks); the failure
+    showed when the script imported mediapipe itself before fastswap."""
+    code = prelude + (
         "import numpy as np\n"
         "from fastswap import FaceDetector\n"
         "det = FaceDetector()\n"
