@@ -110,7 +110,13 @@ struct Level {
     int h = 0, w = 0;
     std::vector<std::uint8_t> m;  // 1 = unknown pixel (never on the frame)
     std::vector<float> x, b, r;   // solution, right-hand side, residual (h * w * C)
-    std::vector<float> wr, wb;    // 0.25 on unknown red / black elements, else 0 (h * w * C)
+    std::vector<float> wr, wb;    // 1 / diagonal on unknown red / black elements, else 0 (h * w * C)
+    // Diagonal of the 5-point operator per element on coarse levels (empty on the finest, where it
+    // is 4). A coarse point next to the domain's edge sees that edge where the finest mask has it,
+    // at a fraction theta of the coarse spacing, and weighs it 1 / theta (Shortley-Weller's
+    // symmetric part): the coarse problems then keep the fine domain's size, and the V-cycle damps
+    // the smoothest error modes of large regions instead of missing them by the boundary's offset.
+    std::vector<float> dg;
 };
 
 struct Workspace {  // reused across calls (per thread) so repeated swaps do not reallocate
@@ -144,6 +150,22 @@ void rb_row(float* __restrict x, const float* __restrict b, const float* __restr
     }
 }
 
+// The same with a per-element diagonal (coarse levels).
+FS_MULTIVERSION
+void rb_row_dg(float* __restrict x, const float* __restrict b, const float* __restrict wt,
+               const float* __restrict dg, long long lo, long long hi, long long c, long long s) {
+    constexpr long long kBlock = 128;
+    float tmp[kBlock];
+    for (long long k0 = lo; k0 < hi; k0 += kBlock) {
+        const long long n = std::min(kBlock, hi - k0);
+        const float* xs = x + k0;
+        for (long long i = 0; i < n; ++i)
+            tmp[i] = xs[i] + wt[k0 + i] * (b[k0 + i] + xs[i - c] + xs[i + c] + xs[i - s] + xs[i + s] -
+                                           dg[k0 + i] * xs[i]);
+        std::memcpy(x + k0, tmp, (std::size_t)n * sizeof(float));
+    }
+}
+
 FS_MULTIVERSION
 void residual_pass(float* __restrict r, const float* __restrict x, const float* __restrict b,
                    const float* __restrict wr, const float* __restrict wb, long long lo, long long hi,
@@ -166,8 +188,13 @@ void smooth(Level& L, int sweeps, bool reverse = false) {
     const long long s = (long long)L.w * C;
     const float* first = reverse ? L.wb.data() : L.wr.data();
     const float* second = reverse ? L.wr.data() : L.wb.data();
+    const float* dg = L.dg.empty() ? nullptr : L.dg.data();
     auto row = [&](const float* wt, int r) {
-        if (r >= 1 && r <= L.h - 2) rb_row(L.x.data(), L.b.data(), wt, r * s + C, (r + 1) * s - C, C, s);
+        if (r < 1 || r > L.h - 2) return;
+        if (dg)
+            rb_row_dg(L.x.data(), L.b.data(), wt, dg, r * s + C, (r + 1) * s - C, C, s);
+        else
+            rb_row(L.x.data(), L.b.data(), wt, r * s + C, (r + 1) * s - C, C, s);
     };
     for (int y = 1; y < L.h - 1 + 2 * sweeps; ++y)
         for (int k = 0; k < sweeps; ++k) {
@@ -179,7 +206,18 @@ void smooth(Level& L, int sweeps, bool reverse = false) {
 template <int C>
 void residual(Level& L) {
     const long long s = (long long)L.w * C, lo = s + C, hi = (long long)(L.h - 1) * s - C;
-    residual_pass(L.r.data(), L.x.data(), L.b.data(), L.wr.data(), L.wb.data(), lo, hi, C, s);
+    if (L.dg.empty()) {
+        residual_pass(L.r.data(), L.x.data(), L.b.data(), L.wr.data(), L.wb.data(), lo, hi, C, s);
+        return;
+    }
+    float* r = L.r.data();
+    const float *x = L.x.data(), *b = L.b.data(), *wr = L.wr.data(), *wb = L.wb.data(), *dg = L.dg.data();
+#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
+    for (long long k0 = lo; k0 < hi; k0 += kChunk) {
+        const long long k1 = std::min(k0 + kChunk, hi);
+        for (long long k = k0; k < k1; ++k)  // (wr + wb) dg: 1 on unknown elements, else 0
+            r[k] = (wr[k] + wb[k]) * dg[k] * (b[k] + x[k - C] + x[k + C] + x[k - s] + x[k + s] - dg[k] * x[k]);
+    }
 }
 
 // Vertex-centred coarsening: coarse point (i, j) sits on fine point (2i, 2j).
@@ -219,11 +257,14 @@ void prolong(const Level& K, Level& F, bool add) {
             float* o = F.x.data() + row;
             const float* wr = F.wr.data() + row;
             const float* wb = F.wb.data() + row;
+            const float* dg = F.dg.empty() ? nullptr : F.dg.data() + row;
             for (int i = 1; i < F.w - 1; ++i) {
                 const int x0 = (i >> 1) * C, x1 = std::min((i + 1) >> 1, K.w - 1) * C;
                 for (int c = 0; c < C; ++c) {
                     const int e = i * C + c;
-                    const float v = 2.f * (wr[e] + wb[e]) * (tmp[x0 + c] + tmp[x1 + c]);  // 4 m * 0.5 (a + b)
+                    // (wr + wb) x diagonal is the unknown-pixel indicator; times 0.5 (a + b)
+                    const float m = (wr[e] + wb[e]) * (dg ? dg[e] : 4.f);
+                    const float v = 0.5f * m * (tmp[x0 + c] + tmp[x1 + c]);
                     o[e] = add ? o[e] + v : v;
                 }
             }
@@ -325,17 +366,44 @@ void pcg(std::vector<Level>& lv, const BlendParams& p) {
     std::swap(B.x, F.x);  // the solution back where the caller reads it
 }
 
+// Smoother weights (1 / diagonal) of level L, whose spacing is `step` finest pixels. On coarse
+// levels (step > 1) a neighbour outside the domain counts 1 / theta, theta = the distance in coarse
+// spacings from the point to the first finest-level pixel outside the domain in that direction.
 template <int C>
-void set_weights(Level& L) {
+void set_weights(Level& L, const Level& finest, int step) {
     const std::size_t n = (std::size_t)L.h * L.w;
     L.wr.assign(n * C, 0.f);
     L.wb.assign(n * C, 0.f);
+    if (step > 1)
+        L.dg.assign(n * C, 0.f);
+    else
+        L.dg.clear();
+    const int fw = finest.w, fh = finest.h;
+    const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
     for (int y = 1; y < L.h - 1; ++y)
         for (int i = 1; i < L.w - 1; ++i) {
             std::size_t k = (std::size_t)y * L.w + i;
             if (!L.m[k]) continue;
+            float diag = 4.f;
+            if (step > 1) {
+                diag = 0.f;
+                for (int d = 0; d < 4; ++d) {
+                    if (L.m[(std::size_t)(y + dy[d]) * L.w + (i + dx[d])]) {
+                        diag += 1.f;
+                        continue;
+                    }
+                    int t = 1;  // finest pixels to the first one outside the domain
+                    for (; t < step; ++t) {
+                        const int fx = i * step + dx[d] * t, fy = y * step + dy[d] * t;
+                        if (fx <= 0 || fy <= 0 || fx >= fw - 1 || fy >= fh - 1) break;
+                        if (!finest.m[(std::size_t)fy * fw + fx]) break;
+                    }
+                    diag += (float)step / (float)t;
+                }
+                for (int c = 0; c < C; ++c) L.dg[k * C + c] = diag;
+            }
             float* w = ((y + i) & 1) ? L.wb.data() : L.wr.data();
-            for (int c = 0; c < C; ++c) w[k * C + c] = 0.25f;
+            for (int c = 0; c < C; ++c) w[k * C + c] = 1.f / diag;
         }
 }
 
@@ -364,14 +432,14 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
     Level& F = levels[0];
     for (int y = 1; y < h - 1; ++y)
         for (int i = 1; i < w - 1; ++i) F.m[(std::size_t)y * w + i] = mask[(std::size_t)y * w + i] != 0;
-    set_weights<C>(F);
+    set_weights<C>(F, F, 1);
     for (std::size_t l = 1; l < nl; ++l) {  // coarse point unknown if its fine point is; frame never
         Level& K = levels[l];
         const Level& P = levels[l - 1];
         for (int y = 1; y < K.h - 1; ++y)
             for (int i = 1; i < K.w - 1; ++i)
                 K.m[(std::size_t)y * K.w + i] = P.m[(std::size_t)(2 * y) * P.w + 2 * i];
-        set_weights<C>(K);
+        set_weights<C>(K, F, 1 << l);
     }
     // Right-hand side of the correction problem (see numpy_backend.poisson_system), element-wise:
     // b = sum over the 4 neighbours q of [q known] (dst_q - src_q) + [mixed] guidance change.

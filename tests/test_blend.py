@@ -124,3 +124,40 @@ def test_public_blend_validates_arguments():
         public_blend(img[:, :, :2], img, np.zeros((8, 8), np.uint8))
     with pytest.raises(InputError, match="mode must be one of"):
         public_blend(img, img, np.zeros((8, 8), bool), mode="max")
+
+
+class _Recorder:
+    """A backend wrapper that keeps the blend problems the pipeline hands over."""
+
+    NAME = "recorder"
+
+    def __init__(self, inner) -> None:
+        self.inner, self.problems = inner, []
+
+    def warp_triangles(self, *args, **kwargs):
+        return self.inner.warp_triangles(*args, **kwargs)
+
+    def poisson_blend(self, src, dst, mask, *, mode="normal"):
+        self.problems.append((src.copy(), dst.copy(), mask.copy()))
+        return self.inner.poisson_blend(src, dst, mask, mode=mode)
+
+
+@pytest.fixture(scope="module")
+def pipeline_problems(shared_faces, detector):
+    """The pipeline's own blend problems (robust boundary included) on two real swaps: a large face
+    region (img1, 700 x 560, where the smoothest error mode is slowest to converge) and a small one."""
+    from fastswap import FaceSwapper
+
+    with FaceSwapper(str(shared_faces / "img2.jpg"), detector=detector, backend="numpy") as fs:
+        rec = fs.backend = _Recorder(fs.backend)
+        for name in ("img1.jpg", "img14.jpg"):
+            fs.swap(str(shared_faces / name), faces="largest")
+    return rec.problems
+
+
+def test_matches_reference_on_the_pipelines_own_problems(backend, reference, pipeline_problems):
+    for src, dst, mask in pipeline_problems:
+        exp = reference.poisson_blend(src, dst, mask)
+        out = backend.poisson_blend(src, dst, mask)
+        inside = mask > 0
+        assert psnr(out[inside], exp[inside]) >= TOLERANCES["blend_min_psnr_db"][backend.NAME], mask.shape
