@@ -113,7 +113,7 @@ class FaceDetector:
             are dropped as too small to swap.
         tiles: also search a 3x3 grid of overlapping tiles, which finds the small faces of group
             photos that MediaPipe's short-range detector misses on the whole image. "auto" (default):
-            only when the whole image gives no face, or only faces smaller than a quarter of its
+            only when the whole image gives no face, or only faces smaller than a sixth of its
             shorter side; True: always; False: never.
 
     Use as a context manager, or call :meth:`close`.
@@ -184,7 +184,7 @@ class FaceDetector:
         h, w = bgr.shape[:2]
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         faces = self._detect_rgb(rgb, 0, 0)
-        big = max((f.size for f in faces), default=0.0) >= min(h, w) / 4
+        big = max((f.size for f in faces), default=0.0) >= min(h, w) / 6
         if self.tiles is True or (self.tiles == "auto" and not big and min(h, w) >= 400):
             n = 3
             tw, th = int(w * 1.5 / n), int(h * 1.5 / n)

@@ -287,28 +287,39 @@ class FaceSwapper:
                     keep |= quality.fill(shape, dst_pts[loop], dilate=grow)
                     info.kept_from_target.append(name)
         roi = np.ascontiguousarray(image[y0:y1, x0:x1])
+        # Only the mask's bounding box and its 1-pixel frame matter from here on: the blends read the
+        # warped face inside the mask, the Poisson solve its boundary too.
+        bx, by, bw, bh = cv2.boundingRect(mask)
+        box = (slice(max(by - 1, 0), by + bh + 1), slice(max(bx - 1, 0), bx + bw + 1))
         if self.color_correct:
-            warped = quality.match_colour(warped, roi, mask & ~keep, face.size)
+            warped = warped.copy()
+            warped[box] = quality.match_colour(
+                np.ascontiguousarray(warped[box]), np.ascontiguousarray(roi[box]), (mask & ~keep)[box], face.size
+            )
         if self.blend in ("poisson", "mixed"):
             mode = "normal" if self.blend == "poisson" else "mixed"
-            # Solve only over the mask's bounding box and its 1-pixel boundary frame.
-            bx, by, bw, bh = cv2.boundingRect(mask)
-            box = (slice(max(by - 1, 0), by + bh + 1), slice(max(bx - 1, 0), bx + bw + 1))
             w_box, m_box = np.ascontiguousarray(warped[box]), np.ascontiguousarray(mask[box])
-            boundary = quality.robust_boundary(w_box, np.ascontiguousarray(roi[box]), m_box)
+            r_box = np.ascontiguousarray(roi[box])
+            ring = quality.boundary_ring(m_box)
+            boundary = quality.robust_boundary(w_box, r_box, m_box, ring=ring)
+            solved = self.backend.poisson_blend(w_box, boundary, m_box, mode=mode)  # `boundary` off the mask
+            cv2.copyTo(r_box, ring, solved)  # the target's own pixels back on the boundary
             out = roi.copy()
-            out[box] = np.where(
-                m_box[:, :, None] > 0, self.backend.poisson_blend(w_box, boundary, m_box, mode=mode), roi[box]
-            )
+            out[box] = solved
         else:
             alpha = quality.feather(mask, face.size)
             filled = np.where(mask[:, :, None] > 0, warped, roi)  # no black outside the face in any band
             blend = quality.alpha_blend if self.blend == "alpha" else quality.multiband_blend
             out = blend(filled, roi, alpha)
-        if keep.any():
-            a = cv2.GaussianBlur(keep.astype(np.float32) / 255.0, (0, 0), sigmaX=max(1.0, grow / 2))
-            a = np.maximum(a, keep > 0)[:, :, None]  # the kept region itself is exactly the target's
-            out = np.clip(roi * a + out * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+        kx, ky, kw, kh = cv2.boundingRect(keep)
+        if kw:
+            sigma = max(1.0, grow / 2)
+            m = int(np.ceil(4 * sigma))  # the blurred edge's reach
+            kb = (slice(max(ky - m, 0), ky + kh + m), slice(max(kx - m, 0), kx + kw + m))
+            k_box = keep[kb]
+            a = cv2.GaussianBlur(k_box.astype(np.float32) / 255.0, (0, 0), sigmaX=sigma)
+            a = np.maximum(a, k_box > 0)[:, :, None]  # the kept region itself is exactly the target's
+            out[kb] = np.clip(roi[kb] * a + out[kb] * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
         image[y0:y1, x0:x1] = out
         info.swapped = True
         if self.debug:

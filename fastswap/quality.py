@@ -89,10 +89,17 @@ def match_colour(warped: np.ndarray, target: np.ndarray, mask: np.ndarray, face_
 
     ratio = np.clip((small_mean(target) + 4.0) / (small_mean(out) + 4.0), 0.4, 2.5)
     ratio = cv2.resize(ratio, (w, h), interpolation=cv2.INTER_LINEAR)
-    return cv2.convertScaleAbs(cv2.multiply(out.astype(np.float32), ratio))
+    return cv2.multiply(out, ratio, dtype=cv2.CV_8U)  # rounded and saturated, like convertScaleAbs
 
 
-def robust_boundary(warped: np.ndarray, target: np.ndarray, mask: np.ndarray, k: float = 1.0) -> np.ndarray:
+def boundary_ring(mask: np.ndarray) -> np.ndarray:
+    """(H, W) uint8, 255 on the pixels outside ``mask`` next to it (4-neighbours): the Poisson boundary."""
+    return cv2.subtract(cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))), mask)
+
+
+def robust_boundary(
+    warped: np.ndarray, target: np.ndarray, mask: np.ndarray, k: float = 1.0, ring: np.ndarray | None = None
+) -> np.ndarray:
     """The target with its Poisson boundary (pixels next to the mask) made robust against bleeding.
 
     Poisson cloning carries the boundary's difference target - source into the whole face; where the
@@ -100,16 +107,16 @@ def robust_boundary(warped: np.ndarray, target: np.ndarray, mask: np.ndarray, k:
     the face. Per channel, differences beyond median +- k x 1.48 MAD over the boundary are clamped
     (i.e. those boundary pixels become source + clamped difference). k = 1 was chosen by eye on the
     demo pair (a dark collar under the chin darkened the face at k = 2.5; k = 0 leaves seams at the
-    hat). (h, w, 3) uint8, host."""
-    ring = (cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0) & (mask == 0)
-    if ring.sum() < 8:
+    hat). (h, w, 3) uint8, host; ``ring`` (:func:`boundary_ring` of ``mask``) may be passed in."""
+    idx = np.nonzero(boundary_ring(mask) if ring is None else ring)
+    if len(idx[0]) < 8:
         return target
-    diff = target[ring].astype(np.float32) - warped[ring].astype(np.float32)
+    src = warped[idx].astype(np.float32)
+    diff = target[idx].astype(np.float32) - src
     med = np.median(diff, axis=0)
     spread = np.maximum(1.4826 * np.median(np.abs(diff - med), axis=0) * k, 8.0)
-    fixed = warped[ring].astype(np.float32) + np.clip(diff, med - spread, med + spread)
     out = target.copy()
-    out[ring] = np.clip(fixed + 0.5, 0, 255).astype(np.uint8)
+    out[idx] = np.clip(src + np.clip(diff, med - spread, med + spread) + 0.5, 0, 255).astype(np.uint8)
     return out
 
 

@@ -91,3 +91,17 @@ def test_a_detector_left_open_exits_cleanly(prelude):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, run.stderr
+
+
+def test_a_found_portrait_face_needs_no_tiled_pass(shared_faces, detector, monkeypatch):
+    """The 3x3 tiled pass (9 more landmarker runs) is for small faces; img15's face, found on the
+    whole image at about a quarter of its shorter side, must not trigger it."""
+    from fastswap.imageio import read_image
+
+    img = read_image(shared_faces / "img15.jpg")
+    calls = []
+    real = detector._detect_rgb
+    monkeypatch.setattr(detector, "_detect_rgb", lambda *a: calls.append(a[1:]) or real(*a))
+    faces = detector.detect(img)
+    assert len(faces) == 1 and faces[0].size < min(img.shape[:2]) / 4
+    assert calls == [(0, 0)]
