@@ -68,7 +68,13 @@ def main() -> None:
     for item in args.option:
         key, _, value = item.partition("=")
         low = value.lower()
-        options[key] = low == "true" if low in ("true", "false") else value
+        if low in ("true", "false"):
+            options[key] = low == "true"
+        else:
+            try:
+                options[key] = float(value)
+            except ValueError:
+                options[key] = value
     if not args.faces_dir.is_dir():
         sys.exit(f"{args.faces_dir} not found: the benchmark needs the shared photo set")
     det, emb = FaceDetector(), FaceEmbedder()

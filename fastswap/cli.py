@@ -19,6 +19,8 @@ import numpy as np
 from . import __version__
 from .errors import FastswapError, InputError
 
+SHAPE_DEFAULT = 0.3  # = fastswap.pipeline.SHAPE (not imported here: --help stays light; a test keeps them equal)
+
 EXIT_NO_TARGET_FACE = 4
 
 
@@ -98,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
             default="face",
             choices=["face", "brows"],
             help="face: the whole mesh outline; brows: only below the eyebrows (no forehead)",
+        )
+        sp.add_argument(
+            "--shape",
+            type=float,
+            default=SHAPE_DEFAULT,
+            help=f"share (0..1) of the source's face proportions carried over (default {SHAPE_DEFAULT}; 0: the "
+            "target's mesh exactly)",
         )
         sp.add_argument(
             "--min-confidence",
@@ -206,6 +215,7 @@ def quality_options(a: argparse.Namespace) -> dict:
         "keep_eyes": a.keep_eyes,
         "cull_backfacing": a.cull_backfacing,
         "mask_region": a.mask_region,
+        "shape": a.shape,
         "min_confidence": a.min_confidence,
     }
 

@@ -178,3 +178,61 @@ def panel(tiles: list[tuple[str, np.ndarray]], height: int = 320) -> np.ndarray:
         cv2.putText(tile, name, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         row.append(tile)
     return np.hstack(row)
+
+
+def similarity_3d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """``src`` ((N, 3) float) moved by the rotation, uniform scale and translation that best fit it
+    to ``dst`` in least squares (Umeyama's closed form)."""
+    ms, md = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - ms, dst - md
+    u, sv, vt = np.linalg.svd(b.T @ a)
+    d = np.sign(np.linalg.det(u @ vt)) or 1.0
+    fix = np.diag([1.0, 1.0, d])
+    rot = u @ fix @ vt
+    scale = float((sv * np.diag(fix)).sum() / max((a**2).sum(), 1e-12))
+    return (a @ rot.T) * scale + md
+
+
+def identity_shape(
+    src_lm: np.ndarray,
+    dst_lm: np.ndarray,
+    face_size: float,
+    strength: float,
+    *,
+    pinned: np.ndarray | None = None,
+    smooth: float = 0.08,
+) -> np.ndarray:
+    """Target mesh points moved towards the source face's proportions, (468, 2) float32.
+
+    ``src_lm``, ``dst_lm``: (468, 3) landmarks (x, y, z in pixels) of the source and the target. The
+    source is fitted to the target by a 3-D similarity (pose and size removed); what is left is
+    identity (face shape) plus expression. Expression is local (a lip or a lid moves against its
+    neighbour), identity mostly is not (eyes set wider, a longer nose), so the difference is smoothed
+    over the mesh (Gaussian weights over the target's points, sigma ``smooth`` x face size) before a
+    share ``strength`` of it is applied. The outline stays where the target has it (the weight ramps
+    from 0 on the outline to 1 at 15% of the face size inside) so the seam and the mask do not move;
+    so do the ``pinned`` points (indices; for example the inner lips when the target's open mouth is
+    kept, so that the source's lips still close on the target's teeth), with a ramp of 8%.
+    """
+    src = src_lm.astype(np.float64)
+    dst = dst_lm.astype(np.float64)
+    diff = similarity_3d(src, dst)[:, :2] - dst[:, :2]
+    xy = dst[:, :2]
+    sig = max(smooth * face_size, 1e-3)
+    p = xy.astype(np.float32)
+    sq = (p * p).sum(axis=1)
+    wts = p @ p.T  # squared distances, then Gaussian weights, in place (468 x 468)
+    wts *= -2.0
+    wts += sq[:, None]
+    wts += sq[None, :]
+    wts *= -1.0 / (2 * sig * sig)
+    np.minimum(wts, 0.0, out=wts)
+    np.exp(wts, out=wts)
+    diff = (wts @ diff.astype(np.float32)) / wts.sum(axis=1, keepdims=True)
+    outline = xy[mesh.FACE_OUTLINE]
+    dist = np.sqrt(((xy[:, None, :] - outline[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+    ramp = np.clip(dist / (0.15 * face_size), 0.0, 1.0)
+    if pinned is not None and len(pinned):
+        near = np.sqrt(((xy[:, None, :] - xy[np.asarray(pinned)][None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+        ramp = np.minimum(ramp, np.clip(near / (0.08 * face_size), 0.0, 1.0))
+    return (xy + strength * ramp[:, None] * diff).astype(np.float32)

@@ -210,3 +210,61 @@ def test_robust_boundary_clamps_only_outliers_on_the_ring():
     assert np.array_equal(out[~ring], target[~ring])  # nothing but the boundary ring changes
     assert np.abs(out[ring & ~dark].astype(int) - target[ring & ~dark]).max() <= 8  # inliers barely move
     assert out[dark].mean() > 100  # the collar's outlier differences are clamped
+
+
+def _rot(yaw: float, roll: float) -> np.ndarray:
+    cy, sy, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(roll), np.sin(roll)
+    return np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]]) @ np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+
+
+def test_identity_shape_moves_only_the_identity(demo_faces):
+    face = demo_faces["astronaut"][0]
+    dst = face.landmarks[: mesh.NUM_MESH_POINTS].astype(np.float64)
+    size = face.size
+    # The same face posed differently (3-D rotation, scale, shift) carries no identity difference.
+    posed = (dst - dst.mean(0)) @ _rot(0.2, 0.15).T * 1.4 + (40, -25, 7)
+    out = quality.identity_shape(posed, dst, size, 1.0)
+    assert np.abs(out - dst[:, :2]).max() < 0.05 * size * 0.05  # under 0.25% of the face size
+    # A source whose eyes sit wider apart: the result's eyes move apart by a share of it.
+    wide = dst.copy()
+    for loop in (mesh.LEFT_EYE, mesh.RIGHT_EYE):
+        centre = dst[loop, :2].mean(0)
+        near = np.linalg.norm(dst[:, :2] - centre, axis=1) < 0.12 * size
+        wide[near, 0] += np.sign(centre[0] - dst[:, 0].mean()) * 0.04 * size  # outwards
+
+    def eye_gap(p):
+        return float(np.linalg.norm(p[mesh.LEFT_EYE].mean(0) - p[mesh.RIGHT_EYE].mean(0)))
+
+    gaps = {s: eye_gap(quality.identity_shape(wide, dst, size, s)) for s in (0.0, 0.5, 1.0)}
+    assert gaps[0.0] == pytest.approx(eye_gap(dst[:, :2]), abs=1e-3)
+    assert gaps[0.5] > gaps[0.0] + 0.01 * size and gaps[1.0] > gaps[0.5] + 0.01 * size, gaps
+    assert gaps[1.0] < eye_gap(dst[:, :2]) + 0.08 * size + 1e-3, gaps  # never more than the source's
+    # The outline and pinned points stay exactly where the target has them.
+    out = quality.identity_shape(wide, dst, size, 1.0, pinned=mesh.LIPS_INNER)
+    for idx in (mesh.FACE_OUTLINE, mesh.LIPS_INNER):
+        assert np.abs(out[idx] - dst[idx, :2]).max() < 1e-3
+
+
+def test_shape_option_carries_the_source_proportions(shared_faces, detector):
+    """On real photos: with ``shape`` the result's landmarks (found by the detector in the result)
+    sit closer to the source's face shape, pose removed, than without."""
+    source, target = read_image(shared_faces / "img2.jpg"), read_image(shared_faces / "img13.jpg")
+    src = max(detector.detect(source), key=lambda f: f.size).landmarks[: mesh.NUM_MESH_POINTS]
+    tgt = max(detector.detect(target), key=lambda f: f.size)
+    inner = np.setdiff1d(np.arange(mesh.NUM_MESH_POINTS), mesh.FACE_OUTLINE)
+    dist = {}
+    for s in (0.0, 0.6):
+        with FaceSwapper(source, detector=detector, shape=s) as fs:
+            res = fs.swap(target, faces="largest")
+        lm = max(detector.detect(res), key=lambda f: f.size).landmarks[: mesh.NUM_MESH_POINTS].astype(np.float64)
+        fitted = quality.similarity_3d(src.astype(np.float64), lm)
+        dist[s] = float(np.linalg.norm((fitted - lm)[inner, :2], axis=1).mean() / tgt.size)
+    assert dist[0.6] < 0.85 * dist[0.0], dist
+    with pytest.raises(Exception, match="shape must be in"):
+        FaceSwapper(source, detector=detector, shape=1.5)
+
+
+def test_cli_shape_default_is_the_pipelines():
+    from fastswap import cli, pipeline
+
+    assert cli.SHAPE_DEFAULT == pipeline.SHAPE
