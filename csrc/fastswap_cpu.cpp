@@ -241,32 +241,44 @@ void restrict_to(const std::vector<float>& fine, const Level& F, Level& K) {
 }
 
 // Fine x (+)= bilinear interpolation of coarse x, on unknown fine pixels only (branch-free: the
-// interpolated value is multiplied by the unknown-pixel indicator 4 (wr + wb)).
+// interpolated value is multiplied by the unknown-pixel indicator (wr + wb) x diagonal). Per fine
+// row: the coarse rows above and below averaged, then widened to the fine row (even pixels take
+// the coarse value, odd ones the mean of two), then one vectorisable pass.
 template <int C>
 void prolong(const Level& K, Level& F, bool add) {
 #pragma omp parallel if ((long long)F.h * F.w * C > kParallelMin)
     {
-        std::vector<float> tmp((std::size_t)K.w * C);
+        std::vector<float> tmp((std::size_t)K.w * C), wide((std::size_t)F.w * C + 2 * C);
 #pragma omp for schedule(static)
         for (int y = 1; y < F.h - 1; ++y) {
             const int y0 = y >> 1, y1 = std::min((y + 1) >> 1, K.h - 1);
             const float* k0 = K.x.data() + (std::size_t)y0 * K.w * C;
             const float* k1 = K.x.data() + (std::size_t)y1 * K.w * C;
             for (int e = 0; e < K.w * C; ++e) tmp[e] = 0.5f * (k0[e] + k1[e]);  // vertical, whole row
-            const std::size_t row = (std::size_t)y * F.w * C;
-            float* o = F.x.data() + row;
-            const float* wr = F.wr.data() + row;
-            const float* wb = F.wb.data() + row;
-            const float* dg = F.dg.empty() ? nullptr : F.dg.data() + row;
-            for (int i = 1; i < F.w - 1; ++i) {
-                const int x0 = (i >> 1) * C, x1 = std::min((i + 1) >> 1, K.w - 1) * C;
+            for (int j = 0; j < K.w; ++j) {
+                const int jn = std::min(j + 1, K.w - 1);
                 for (int c = 0; c < C; ++c) {
-                    const int e = i * C + c;
-                    // (wr + wb) x diagonal is the unknown-pixel indicator; times 0.5 (a + b)
-                    const float m = (wr[e] + wb[e]) * (dg ? dg[e] : 4.f);
-                    const float v = 0.5f * m * (tmp[x0 + c] + tmp[x1 + c]);
-                    o[e] = add ? o[e] + v : v;
+                    wide[(std::size_t)(2 * j) * C + c] = tmp[(std::size_t)j * C + c];
+                    wide[(std::size_t)(2 * j + 1) * C + c] = 0.5f * (tmp[(std::size_t)j * C + c] + tmp[(std::size_t)jn * C + c]);
                 }
+            }
+            const std::size_t row = (std::size_t)y * F.w * C;
+            float* __restrict o = F.x.data() + row;
+            const float* __restrict wr = F.wr.data() + row;
+            const float* __restrict wb = F.wb.data() + row;
+            const float* __restrict wd = wide.data();
+            const int lo = C, hi = (F.w - 1) * C;
+            if (F.dg.empty()) {
+                if (add)
+                    for (int e = lo; e < hi; ++e) o[e] += 4.f * (wr[e] + wb[e]) * wd[e];
+                else
+                    for (int e = lo; e < hi; ++e) o[e] = 4.f * (wr[e] + wb[e]) * wd[e];
+            } else {
+                const float* __restrict dg = F.dg.data() + row;
+                if (add)
+                    for (int e = lo; e < hi; ++e) o[e] += (wr[e] + wb[e]) * dg[e] * wd[e];
+                else
+                    for (int e = lo; e < hi; ++e) o[e] = (wr[e] + wb[e]) * dg[e] * wd[e];
             }
         }
     }
