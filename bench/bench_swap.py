@@ -40,8 +40,16 @@ def remap_maps(src_pts: np.ndarray, dst_pts: np.ndarray, shape: tuple[int, int])
 
 
 def _mask_and_blend(be, warped, roi, dst_pts, covered, face_size):
-    """The blend stage as the pipeline runs it: build the mask, then Poisson-blend."""
-    return be.poisson_blend(warped, roi, face_mask(dst_pts, covered, face_size))
+    """The blend stage as the pipeline runs it: build the mask, then Poisson-blend over the mask's
+    bounding box and its 1-pixel frame (``cv2.seamlessClone`` crops to the mask's box too)."""
+    mask = face_mask(dst_pts, covered, face_size)
+    bx, by, bw, bh = cv2.boundingRect(mask)
+    box = (slice(max(by - 1, 0), by + bh + 1), slice(max(bx - 1, 0), bx + bw + 1))
+    out = roi.copy()
+    out[box] = be.poisson_blend(
+        np.ascontiguousarray(warped[box]), np.ascontiguousarray(roi[box]), np.ascontiguousarray(mask[box])
+    )
+    return out
 
 
 def main() -> None:

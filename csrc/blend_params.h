@@ -13,6 +13,8 @@ struct BlendParams {
     int coarsest;       // stop coarsening once min(h, w) <= this
     int pcg;            // 1: those iterations are conjugate gradients preconditioned by a V-cycle;
                         // 0: plain V-cycles
+    float tol;          // plain V-cycles stop early once the residual's RMS over the unknowns is
+                        // below tol (grey levels x the 5-point operator's scale); 0: run all cycles
 };
 
 }  // namespace fastswap

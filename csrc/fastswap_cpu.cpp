@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -381,6 +382,21 @@ void pcg(std::vector<Level>& lv, const BlendParams& p) {
 // Smoother weights (1 / diagonal) of level L, whose spacing is `step` finest pixels. On coarse
 // levels (step > 1) a neighbour outside the domain counts 1 / theta, theta = the distance in coarse
 // spacings from the point to the first finest-level pixel outside the domain in that direction.
+// RMS of the finest level's residual over its unknown elements (computed into F.r).
+template <int C>
+float residual_rms(Level& F) {
+    residual<C>(F);
+    double acc = 0.0;
+    long long n = 0;
+    const float* wr = F.wr.data();
+    const float* wb = F.wb.data();
+    for (std::size_t k = 0; k < F.r.size(); ++k) {
+        acc += (double)F.r[k] * F.r[k];
+        n += (wr[k] + wb[k]) > 0.f;
+    }
+    return n ? (float)std::sqrt(acc / (double)n) : 0.f;
+}
+
 template <int C>
 void set_weights(Level& L, const Level& finest, int step) {
     const std::size_t n = (std::size_t)L.h * L.w;
@@ -426,7 +442,10 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
     auto& lv = tls_ws.levels;
     // Build the level hierarchy (buffers kept from earlier calls are reused).
     std::size_t nl = 0;
-    for (int lh = h, lw = w;; lh = (lh + 1) / 2, lw = (lw + 1) / 2) {
+    // Coarse point i sits on fine point 2i; n / 2 + 1 points cover the fine grid up to its last row
+    // and column (with (n + 1) / 2 an even-sized level's coarse frame would sit one fine pixel inside
+    // it, cutting into a mask that reaches the frame).
+    for (int lh = h, lw = w;; lh = lh / 2 + 1, lw = lw / 2 + 1) {
         if (nl == lv.size()) lv.emplace_back();
         Level& L = lv[nl++];
         L.h = lh; L.w = lw;
@@ -482,6 +501,10 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
                 F.b[k] = m * acc;
             }
         }
+        // The residual passes write rows 1 .. h-2 only; the restriction of an even-sized level reads
+        // the last row too, so the scratch values there must not stay behind.
+        std::fill(g.begin(), g.begin() + lo, 0.f);
+        std::fill(g.begin() + hi, g.end(), 0.f);
     }
     // Full multigrid: restrict the right-hand side, solve coarsest, interpolate up with a V-cycle each.
     for (std::size_t l = 1; l < nl; ++l) restrict_to<C>(levels[l - 1].b, levels[l - 1], levels[l]);
@@ -493,7 +516,10 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
     if (p.pcg) {
         pcg<C>(levels, p);
     } else {
-        for (int it = 0; it < p.cycles; ++it) vcycle<C>(levels, 0, p);
+        for (int it = 0; it < p.cycles; ++it) {
+            if (p.tol > 0.f && residual_rms<C>(F) < p.tol) break;
+            vcycle<C>(levels, 0, p);
+        }
     }
     const long long ne = (long long)h * w * C;
     const float* wr = F.wr.data();
@@ -514,9 +540,9 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
 // Seamless cloning (see numpy_backend.poisson_blend); cycles / pre_smooth / post_smooth set the
 // accuracy of the full-multigrid solve (BlendParams).
 u8array poisson_blend(u8array src, u8array dst, u8array mask, const std::string& mode, int cycles,
-                      int pre_smooth, int post_smooth, int pcg) {
+                      int pre_smooth, int post_smooth, int pcg, float tol) {
     BlendParams p{(int)dst.shape(0), (int)dst.shape(1), (int)dst.shape(2), mode == "mixed" ? 1 : 0,
-                  cycles, pre_smooth, post_smooth, 4, pcg};
+                  cycles, pre_smooth, post_smooth, 4, pcg, tol};
     u8array out({p.h, p.w, p.channels});
     const std::uint8_t* s = src.data();
     const std::uint8_t* d = dst.data();
@@ -562,7 +588,7 @@ PYBIND11_MODULE(_cpu, m) {
           py::arg("triangles"), py::arg("out_shape"), py::arg("cull_backfacing") = false);
     m.def("poisson_blend", &poisson_blend, py::arg("src"), py::arg("dst"), py::arg("mask"),
           py::arg("mode") = "normal", py::arg("cycles") = 2, py::arg("pre_smooth") = 2,
-          py::arg("post_smooth") = 2, py::arg("pcg") = 0);
+          py::arg("post_smooth") = 2, py::arg("pcg") = 0, py::arg("tol") = 0.f);
     m.def("num_threads", &num_threads, "OpenMP threads this thread's kernel calls use");
     m.def("set_num_threads", &set_num_threads, py::arg("n"),
           "Set the OpenMP threads of the calling thread's kernel calls (batch workers use 1 each)");

@@ -6,6 +6,8 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from conftest import SHARED_FACES, psnr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tolerances import TOLERANCES
 
 from fastswap import InputError
@@ -161,3 +163,39 @@ def test_matches_reference_on_the_pipelines_own_problems(backend, reference, pip
         out = backend.poisson_blend(src, dst, mask)
         inside = mask > 0
         assert psnr(out[inside], exp[inside]) >= TOLERANCES["blend_min_psnr_db"][backend.NAME], mask.shape
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    h=st.integers(3, 90),
+    w=st.integers(3, 90),
+    kind=st.sampled_from(["noise", "blobs", "thin", "full"]),
+    smooth=st.booleans(),
+    mode=st.sampled_from(["normal", "mixed"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_property_random_regions_match_the_reference(backend, reference, h, w, kind, smooth, mode, seed):
+    """Any size (even or odd), any mask (isolated pixels, 1-pixel lines, blobs, the whole inside,
+    touching the frame), noisy or smooth images: within the tolerance of the exact solution."""
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    dst = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    if smooth:
+        src, dst = (cv2.GaussianBlur(a, (0, 0), 3) for a in (src, dst))
+    if kind == "noise":
+        mask = (rng.random((h, w)) < 0.5).astype(np.uint8) * 255
+    elif kind == "blobs":
+        mask = (cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 4) > 0.5).astype(np.uint8) * 255
+    elif kind == "thin":
+        mask = np.zeros((h, w), np.uint8)
+        mask[rng.integers(0, h), :] = 255
+        mask[:, rng.integers(0, w)] = 255
+    else:
+        mask = np.full((h, w), 255, np.uint8)
+    exp = reference.poisson_blend(src, dst, mask, mode=mode)
+    out = backend.poisson_blend(src, dst, mask, mode=mode)
+    assert np.array_equal(out[mask == 0], dst[mask == 0])
+    inner = mask > 0
+    inner[0, :] = inner[-1, :] = inner[:, 0] = inner[:, -1] = False
+    if inner.any():
+        assert psnr(out[inner], exp[inner]) >= TOLERANCES["blend_min_psnr_db"][backend.NAME]
