@@ -382,19 +382,22 @@ void pcg(std::vector<Level>& lv, const BlendParams& p) {
 // Smoother weights (1 / diagonal) of level L, whose spacing is `step` finest pixels. On coarse
 // levels (step > 1) a neighbour outside the domain counts 1 / theta, theta = the distance in coarse
 // spacings from the point to the first finest-level pixel outside the domain in that direction.
-// RMS of the finest level's residual over its unknown elements (computed into F.r).
+// RMS of the finest level's residual over its `unknowns` elements (computed into F.r, which is 0
+// elsewhere).
 template <int C>
-float residual_rms(Level& F) {
+float residual_rms(Level& F, long long unknowns) {
     residual<C>(F);
     double acc = 0.0;
-    long long n = 0;
-    const float* wr = F.wr.data();
-    const float* wb = F.wb.data();
-    for (std::size_t k = 0; k < F.r.size(); ++k) {
-        acc += (double)F.r[k] * F.r[k];
-        n += (wr[k] + wb[k]) > 0.f;
+    const float* r = F.r.data();
+    const long long n = (long long)F.r.size();
+    for (long long k0 = 0; k0 < n; k0 += kChunk) {  // float partial sums, vectorisable
+        const long long k1 = std::min(k0 + kChunk, n);
+        float part = 0.f;
+#pragma omp simd reduction(+ : part)
+        for (long long k = k0; k < k1; ++k) part += r[k] * r[k];
+        acc += part;
     }
-    return n ? (float)std::sqrt(acc / (double)n) : 0.f;
+    return unknowns ? (float)std::sqrt(acc / (double)unknowns) : 0.f;
 }
 
 template <int C>
@@ -461,8 +464,13 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
     for (std::size_t i = 0; i < nl; ++i) levels.push_back(std::move(lv[i]));
 
     Level& F = levels[0];
+    long long unknowns = 0;  // unknown elements (pixels x channels)
     for (int y = 1; y < h - 1; ++y)
-        for (int i = 1; i < w - 1; ++i) F.m[(std::size_t)y * w + i] = mask[(std::size_t)y * w + i] != 0;
+        for (int i = 1; i < w - 1; ++i) {
+            const bool u = mask[(std::size_t)y * w + i] != 0;
+            F.m[(std::size_t)y * w + i] = u;
+            unknowns += u ? C : 0;
+        }
     set_weights<C>(F, F, 1);
     for (std::size_t l = 1; l < nl; ++l) {  // coarse point unknown if its fine point is; frame never
         Level& K = levels[l];
@@ -517,7 +525,7 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
         pcg<C>(levels, p);
     } else {
         for (int it = 0; it < p.cycles; ++it) {
-            if (p.tol > 0.f && residual_rms<C>(F) < p.tol) break;
+            if (p.tol > 0.f && residual_rms<C>(F, unknowns) < p.tol) break;
             vcycle<C>(levels, 0, p);
         }
     }
