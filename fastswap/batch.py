@@ -42,9 +42,13 @@ class Record:
     source: str
     output: str | None
     status: str  # swapped | no-face | skipped | failed
-    faces: int = 0
+    faces: int = 0  # faces swapped
     reason: str | None = None
     ms: dict[str, float] = field(default_factory=dict)
+    # one entry per selected target face: index (left to right), confidence (detector score x visible
+    # share of the mesh; filter with --min-confidence), swapped, kept (regions kept from the target),
+    # reason (why a face was left alone)
+    face_details: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -203,6 +207,16 @@ def run_job(job: Job) -> Record:
         write_image_atomic(job.output, res.image, inputs=(job.source, job.target))
         t3 = time.perf_counter()
         rec.faces = len(res.faces_swapped)
+        rec.face_details = [
+            {
+                "index": f.index,
+                "confidence": round(f.confidence, 3),
+                "swapped": f.swapped,
+                "kept": f.kept_from_target,
+                **({"reason": f.reason} if f.reason else {}),
+            }
+            for f in res.faces
+        ]
         rec.status = "swapped" if res.faces_swapped else "no-face"
         if not res.faces_swapped:
             rec.reason = res.message or "no selected face in the target; written unchanged"

@@ -68,6 +68,9 @@ def test_mixed_batch_reports_every_input(mixed, tmp_path, capsys):
     for name in ("astronaut.jpg", "rgba.png"):
         assert set(rec[name]["ms"]) == {"decode", "detect", "swap", "encode"}
         assert rec[name]["faces"] == 1
+        (face,) = rec[name]["face_details"]
+        assert face["index"] == 0 and face["swapped"] and 0.5 < face["confidence"] <= 1.0
+    assert rec["noface.png"]["face_details"] == []
     assert (out / "sub" / "gray.png").is_file()  # the input tree is mirrored
     assert cv2.imread(str(out / "noface.png")) is not None  # written unchanged
     err = capsys.readouterr().err
@@ -123,6 +126,21 @@ def test_pairs_cannot_escape_outdir_or_overwrite_inputs(tmp_path, demo):
     assert (tmp_path / "astronaut.jpg").read_bytes() == before
     reasons = " ".join(r["reason"] or "" for r in lines)
     assert "leave the output folder" in reasons and "same file as input" in reasons
+
+
+def test_report_gives_each_faces_confidence_and_min_confidence_filters(tmp_path, demo):
+    src, d = tmp_path / "source.jpg", tmp_path / "in"
+    d.mkdir()
+    cv2.imwrite(str(src), demo["grace_hopper"])
+    cv2.imwrite(str(d / "astronaut.jpg"), demo["astronaut"])
+    base = ["batch", "--source", str(src), "--targets", str(d), "--quiet", "--workers", "1"]
+    assert main([*base, "-o", str(tmp_path / "a")]) == 0
+    conf = records(tmp_path / "a" / "report.jsonl")["astronaut.jpg"]["face_details"][0]["confidence"]
+    assert main([*base, "-o", str(tmp_path / "b"), "--min-confidence", str(min(conf + 0.01, 1.0))]) == 0
+    rec = records(tmp_path / "b" / "report.jsonl")["astronaut.jpg"]
+    assert rec["status"] == "no-face" and rec["faces"] == 0
+    (face,) = rec["face_details"]
+    assert not face["swapped"] and "confidence" in face["reason"]
 
 
 def test_usage_errors(tmp_path):
