@@ -42,11 +42,11 @@ def _gpus() -> int:
 class _SwapImages:
     """Ray Data actor: one FaceSwapper, kept for the actor's life."""
 
-    def __init__(self, prepared, backend: str, blend: str, faces) -> None:
+    def __init__(self, prepared, backend: str, blend: str, faces, options: dict | None = None) -> None:
         from .pipeline import FaceSwapper
 
         self.faces = faces
-        self.swapper = FaceSwapper(prepared, backend=backend, blend=blend)
+        self.swapper = FaceSwapper(prepared, backend=backend, blend=blend, **(options or {}))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         images = batch["image"] if "image" in batch else batch["path"]
@@ -77,6 +77,7 @@ def swap_dataset(
     blend: str = "normal",
     concurrency: int | None = None,
     batch_size: int = 4,
+    **options,
 ):
     """Swap ``source``'s face into every image of a Ray Dataset (see the module docstring for columns).
 
@@ -84,22 +85,31 @@ def swap_dataset(
         ds: ``ray.data.Dataset`` with an ``image`` or a ``path`` column.
         source: path or host (H, W, 3) uint8 BGR array of the source face (detected once, here).
         concurrency: number of actors (default: the cluster's CPUs, or GPUs for the cuda backend).
+        options: the quality options of :class:`fastswap.FaceSwapper` (``color_correct``, ``shape``,
+            ``keep_mouth``, ...), checked here before any actor starts.
     Returns:
         a lazy ``ray.data.Dataset``.
     """
     ray = _ray()
     from .detect import FaceDetector
-    from .pipeline import prepare_source
+    from .pipeline import FaceSwapper, prepare_source
 
     with FaceDetector() as det:
         prepared = prepare_source(source, det)
+        FaceSwapper(prepared, detector=det, backend="numpy", blend=blend, **options)  # bad options fail here
     gpus = _gpus() if backend in ("auto", "cuda") else 0
     if concurrency is None:
         res = ray.cluster_resources()
         concurrency = max(1, int(res.get("GPU", 0) if gpus else res.get("CPU", 1)))
     return ds.map_batches(
         _SwapImages,
-        fn_constructor_kwargs={"prepared": prepared, "backend": backend, "blend": blend, "faces": faces},
+        fn_constructor_kwargs={
+            "prepared": prepared,
+            "backend": backend,
+            "blend": blend,
+            "faces": faces,
+            "options": options,
+        },
         batch_size=batch_size,
         concurrency=concurrency,
         num_gpus=gpus,

@@ -59,6 +59,19 @@ def test_swap_dataset_stage(local_ray, demo):
     assert np.abs(done["swapped"].astype(int) - demo["astronaut"]).max() > 50
 
 
+def test_swap_dataset_takes_the_quality_options(local_ray, demo):
+    from fastswap import FaceSwapper, InputError
+
+    opts = {"blend": "alpha", "color_correct": False, "shape": 0.0}
+    ds = ray.data.from_items([{"image": demo["astronaut"]}])
+    (row,) = swap_dataset(ds, demo["grace_hopper"], concurrency=1, **opts).take_all()
+    with FaceSwapper(demo["grace_hopper"], **opts) as fs:
+        expected = fs.swap(demo["astronaut"])
+    assert psnr(row["swapped"], expected) > 40  # the same swap as the local one with these options
+    with pytest.raises(InputError, match="shape"):
+        swap_dataset(ds, demo["grace_hopper"], shape=2.0)
+
+
 def test_cli_engine_ray(local_ray, tmp_path, demo):
     from fastswap.cli import main
 
