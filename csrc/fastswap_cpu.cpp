@@ -135,36 +135,37 @@ constexpr long long kChunk = 1 << 13;        // elements per OpenMP work item
 #define FS_MULTIVERSION
 #endif
 
-// One colour's update over elements [lo, hi) of a row. Results go through a small block buffer so
-// the loads of x[k +- c] never hit a store still in flight (a store-forwarding stall per vector).
-FS_MULTIVERSION
-void rb_row(float* __restrict x, const float* __restrict b, const float* __restrict wt, long long lo,
-            long long hi, long long c, long long s) {
+// One colour's update over elements [lo, hi) of a row: x += wt (b + neighbours - diagonal x), the
+// diagonal 4 on the finest level (dg == nullptr) and dg[k] on coarse ones. Results go through a small
+// block buffer so the loads of x[k +- c] never hit a store still in flight (a store-forwarding stall
+// per vector). Inlined into each instruction-set clone below.
+template <bool kDiag>
+inline __attribute__((always_inline)) void rb_row_impl(float* __restrict x, const float* __restrict b,
+                                                        const float* __restrict wt, const float* __restrict dg,
+                                                        long long lo, long long hi, long long c, long long s) {
     constexpr long long kBlock = 128;
     float tmp[kBlock];
     for (long long k0 = lo; k0 < hi; k0 += kBlock) {
         const long long n = std::min(kBlock, hi - k0);
         const float* xs = x + k0;
-        for (long long i = 0; i < n; ++i)
-            tmp[i] = xs[i] + wt[k0 + i] * (b[k0 + i] + xs[i - c] + xs[i + c] + xs[i - s] + xs[i + s] - 4.f * xs[i]);
+        for (long long i = 0; i < n; ++i) {
+            const float d = kDiag ? dg[k0 + i] : 4.f;
+            tmp[i] = xs[i] + wt[k0 + i] * (b[k0 + i] + xs[i - c] + xs[i + c] + xs[i - s] + xs[i + s] - d * xs[i]);
+        }
         std::memcpy(x + k0, tmp, (std::size_t)n * sizeof(float));
     }
 }
 
-// The same with a per-element diagonal (coarse levels).
+FS_MULTIVERSION
+void rb_row(float* __restrict x, const float* __restrict b, const float* __restrict wt, long long lo,
+            long long hi, long long c, long long s) {
+    rb_row_impl<false>(x, b, wt, nullptr, lo, hi, c, s);
+}
+
 FS_MULTIVERSION
 void rb_row_dg(float* __restrict x, const float* __restrict b, const float* __restrict wt,
                const float* __restrict dg, long long lo, long long hi, long long c, long long s) {
-    constexpr long long kBlock = 128;
-    float tmp[kBlock];
-    for (long long k0 = lo; k0 < hi; k0 += kBlock) {
-        const long long n = std::min(kBlock, hi - k0);
-        const float* xs = x + k0;
-        for (long long i = 0; i < n; ++i)
-            tmp[i] = xs[i] + wt[k0 + i] * (b[k0 + i] + xs[i - c] + xs[i + c] + xs[i - s] + xs[i + s] -
-                                           dg[k0 + i] * xs[i]);
-        std::memcpy(x + k0, tmp, (std::size_t)n * sizeof(float));
-    }
+    rb_row_impl<true>(x, b, wt, dg, lo, hi, c, s);
 }
 
 FS_MULTIVERSION
