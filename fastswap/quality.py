@@ -193,6 +193,12 @@ def similarity_3d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return (a @ rot.T) * scale + md
 
 
+def _nearest(points: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """(N,) distance from each of the (N, 2) ``points`` to the nearest of the (M, 2) points ``to``."""
+    d2 = (points * points).sum(axis=1)[:, None] + (to * to).sum(axis=1)[None, :] - 2.0 * (points @ to.T)
+    return np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+
+
 def identity_shape(
     src_lm: np.ndarray,
     dst_lm: np.ndarray,
@@ -229,10 +235,7 @@ def identity_shape(
     np.minimum(wts, 0.0, out=wts)
     np.exp(wts, out=wts)
     diff = (wts @ diff.astype(np.float32)) / wts.sum(axis=1, keepdims=True)
-    outline = xy[mesh.FACE_OUTLINE]
-    dist = np.sqrt(((xy[:, None, :] - outline[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
-    ramp = np.clip(dist / (0.15 * face_size), 0.0, 1.0)
+    ramp = np.clip(_nearest(xy, xy[mesh.FACE_OUTLINE]) / (0.15 * face_size), 0.0, 1.0)
     if pinned is not None and len(pinned):
-        near = np.sqrt(((xy[:, None, :] - xy[np.asarray(pinned)][None, :, :]) ** 2).sum(axis=2)).min(axis=1)
-        ramp = np.minimum(ramp, np.clip(near / (0.08 * face_size), 0.0, 1.0))
+        ramp = np.minimum(ramp, np.clip(_nearest(xy, xy[np.asarray(pinned)]) / (0.08 * face_size), 0.0, 1.0))
     return (xy + strength * ramp[:, None] * diff).astype(np.float32)
