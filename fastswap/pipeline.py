@@ -112,9 +112,7 @@ def face_mask(dst_pts: np.ndarray, covered: np.ndarray, face_size: float) -> np.
     poly = np.round(dst_pts[mesh.FACE_OUTLINE] * 16).astype(np.int32)
     cv2.fillPoly(mask, [poly], 255, lineType=cv2.LINE_8, shift=4)
     mask &= covered
-    r = max(1, int(round(face_size * 0.02)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    return cv2.erode(mask, kernel)
+    return quality.erode_round(mask, max(1, int(round(face_size * 0.02))))
 
 
 class FaceSwapper:

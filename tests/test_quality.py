@@ -268,3 +268,17 @@ def test_cli_shape_default_is_the_pipelines():
     from fastswap import cli, pipeline
 
     assert cli.SHAPE_DEFAULT == pipeline.SHAPE
+
+
+@pytest.mark.parametrize("r", [1, 4, 9, 15, 30])
+def test_erode_round_is_a_disk_erosion_within_8_percent(r):
+    mask = np.zeros((300, 260), np.uint8)
+    cv2.ellipse(mask, (130, 150), (110, 130), 0, 0, 360, 255, -1)
+    cv2.rectangle(mask, (20, 20), (90, 60), 255, -1)  # corners and straight edges too
+    disk = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    out = quality.erode_round(mask, r)
+    k = max(1, int(np.ceil(0.08 * r)))  # a regular octagon's corners lie 8% beyond its inscribed circle
+    grow = np.ones((2 * k + 1, 2 * k + 1), np.uint8)
+    assert not np.any((out > 0) & (cv2.dilate(disk, grow) == 0))
+    assert not np.any((disk > 0) & (cv2.dilate(out, grow) == 0))
+    assert np.array_equal(quality.erode_round(mask, 0), mask)
