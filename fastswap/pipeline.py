@@ -58,11 +58,16 @@ class PreparedSource:
         image: (h, w, 3) uint8 BGR host crop around the face.
         points: (468, 2) float32 mesh landmarks in the crop's pixel coordinates.
         face: the detected :class:`Face` in the original image's coordinates.
+        skin: (h, w) uint8, 255 where the crop shows the face's own skin, 0 where hair or background
+            reaches inside the mesh outline (:func:`fastswap.quality.source_skin`); None when nothing
+            does. Mesh triangles with less than SKIN_SHARE_MIN of their area on skin are not drawn,
+            so hair and background there never reach a target.
     """
 
     image: np.ndarray
     points: np.ndarray
     face: Face
+    skin: np.ndarray | None = None
 
 
 def prepare_source(
@@ -90,11 +95,9 @@ def prepare_source(
         raise InputError(f"source_face must be 'largest' or 0..{len(faces) - 1}, got {source_face!r}")
     pts = face.points[: mesh.NUM_MESH_POINTS]
     x0, y0, x1, y1 = face_roi(pts, img.shape[:2], pad=2.0)
-    return PreparedSource(
-        image=np.ascontiguousarray(img[y0:y1, x0:x1]),
-        points=np.ascontiguousarray(pts - (x0, y0), np.float32),
-        face=face,
-    )
+    image = np.ascontiguousarray(img[y0:y1, x0:x1])
+    points = np.ascontiguousarray(pts - (x0, y0), np.float32)
+    return PreparedSource(image=image, points=points, face=face, skin=quality.source_skin(image, points, face.size))
 
 
 def face_roi(points: np.ndarray, shape: tuple[int, int], pad: float) -> tuple[int, int, int, int]:
@@ -201,6 +204,7 @@ class FaceSwapper:
                 "faces the camera); its far side would be stretched. Use a more frontal photo."
             )
         self.prepared = prepared
+        self._triangles = mesh.TRIANGLES if prepared.skin is None else _skin_triangles(prepared)
 
     def swap(self, target: ImageLike, *, faces: FaceSelection = "all") -> np.ndarray:
         """Swap the source face into ``target`` and return the new host (H, W, 3) uint8 image.
@@ -299,7 +303,7 @@ class FaceSwapper:
                 src_lm, dst_lm, face.size, self.shape, pinned=np.concatenate(pinned) if pinned else None
             )
         warped, covered = self.backend.warp_triangles(
-            self.prepared.image, self.prepared.points, warp_pts, mesh.TRIANGLES, shape, cull_backfacing=cull
+            self.prepared.image, self.prepared.points, warp_pts, self._triangles, shape, cull_backfacing=cull
         )
         mask = face_mask(dst_pts, covered, face.size)
         if self.mask_region == "brows":
@@ -353,6 +357,26 @@ class FaceSwapper:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+SKIN_SHARE_MIN = 0.9  # a source triangle with less of its area on skin than this is not drawn
+
+
+def _skin_triangles(prepared: PreparedSource) -> np.ndarray:
+    """The mesh triangles whose source area is mostly the face's own skin (see PreparedSource.skin):
+    hair or background reaching inside the outline is then never drawn, so never blended (the mask
+    is built from what was drawn, and eroded from its edge)."""
+    h, w = prepared.skin.shape
+    ids = np.full((h, w), -1, np.int32)
+    tri = np.round(prepared.points[mesh.TRIANGLES] * 16).astype(np.int32)
+    for k, t in enumerate(tri):
+        cv2.fillConvexPoly(ids, t, k, lineType=cv2.LINE_8, shift=4)
+    sel = ids >= 0
+    n = len(mesh.TRIANGLES)
+    area = np.bincount(ids[sel], minlength=n)
+    good = np.bincount(ids[sel], weights=(prepared.skin[sel] > 0).astype(np.float64), minlength=n)
+    keep = (area == 0) | (good >= SKIN_SHARE_MIN * np.maximum(area, 1))
+    return np.ascontiguousarray(mesh.TRIANGLES[keep])
 
 
 def _name(obj: object, default: str) -> str:

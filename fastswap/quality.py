@@ -15,6 +15,44 @@ TURNED = 0.97  # visible share of the mesh under which back-facing triangles are
 BROW_POINTS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # MediaPipe's upper eyebrow contour
 
 
+def source_skin(image: np.ndarray, points: np.ndarray, face_size: float) -> np.ndarray | None:
+    """Where a source face's own skin is, (h, w) uint8 (255 usable, 0 not), or None when all of it is.
+
+    Hair or background often reaches inside the mesh outline at the temples, the ears and the jaw; warped onto a
+    target it leaves dark or bright patches at the edge of the face. In the outer band of the outline (15% of the
+    face size), pixels far from the skin's colour (CIELAB median and spread over the inner face, eyes, brows and
+    lips left out: 4 spreads darker, 6 brighter or 5 off in colour) are marked, when they reach in from the outline,
+    with a margin of 1% of the face size. ``image`` (h, w, 3) uint8 BGR and ``points`` (468, 2) float32 in its pixel
+    coordinates, host."""
+    h, w = image.shape[:2]
+    face = fill((h, w), points[mesh.FACE_OUTLINE])
+    inner = erode_round(face, max(1, int(round(0.15 * face_size))))
+    features = np.zeros((h, w), np.uint8)
+    for loop in (mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LIPS_INNER):
+        features |= fill((h, w), points[loop], dilate=max(1, int(0.06 * face_size)))
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
+    ref = lab[(inner > 0) & (features == 0)]
+    if len(ref) < 64:
+        return None
+    med = np.median(ref, axis=0)
+    spread = 1.4826 * np.median(np.abs(ref - med), axis=0) + 1.0
+    band = (face > 0) & (inner == 0)
+    lum = lab[:, :, 0]
+    off = (lum < med[0] - 4 * spread[0]) | (lum > med[0] + 6 * spread[0])  # hair, shadow; jewellery, glare
+    off |= (np.abs(lab[:, :, 1:] - med[1:]) > 5 * spread[1:]).any(axis=2)  # not skin-coloured
+    off = cv2.morphologyEx((off & band).astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    count, labels = cv2.connectedComponents(off)
+    if count <= 1:
+        return None
+    rim = (face > 0) & (erode_round(face, 2) == 0)
+    reaching = np.unique(labels[rim & (off > 0)])
+    off = np.isin(labels, reaching[reaching > 0]).astype(np.uint8) * 255
+    if not off.any():
+        return None
+    off = cv2.dilate(off, np.ones((3, 3), np.uint8), iterations=max(1, int(0.01 * face_size)))
+    return np.where(off > 0, 0, 255).astype(np.uint8)
+
+
 def polygon_area(pts: np.ndarray) -> float:
     """Signed-area magnitude of a closed polygon given as (N, 2) points."""
     x, y = pts[:, 0], pts[:, 1]

@@ -282,3 +282,36 @@ def test_erode_round_is_a_disk_erosion_within_8_percent(r):
     assert not np.any((out > 0) & (cv2.dilate(disk, grow) == 0))
     assert not np.any((disk > 0) & (cv2.dilate(out, grow) == 0))
     assert np.array_equal(quality.erode_round(mask, 0), mask)
+
+
+def test_source_hair_inside_the_outline_is_never_blended(demo, detector):
+    """Dark hair painted over one side of the source's outline (after detection, as when hair falls
+    over a cheek) is found by ``source_skin`` and left out of the blend mask; the inner face is kept."""
+    from dataclasses import replace
+
+    from fastswap.pipeline import prepare_source
+
+    clean = prepare_source(demo["astronaut"], detector)
+    img, pts, size = clean.image.copy(), clean.points, clean.face.size
+    outline = quality.fill(img.shape[:2], pts[mesh.FACE_OUTLINE]) > 0
+    x0 = int(pts[mesh.FACE_OUTLINE, 0].max() - 0.08 * size)
+    y0, y1 = int(pts[:, 1].min() + 0.2 * size), int(pts[:, 1].min() + 0.6 * size)
+    painted = np.zeros(outline.shape, bool)
+    painted[y0:y1, x0:] = True
+    img[painted] = (20, 22, 25)
+    skin = quality.source_skin(img, pts, size)
+    assert skin is not None
+    assert (skin[painted & outline] == 0).mean() > 0.9  # the hair is marked
+    core = quality.erode_round(outline.astype(np.uint8) * 255, int(0.2 * size))
+    assert (skin[core > 0] == 255).all()  # the inner face is not
+
+    def hair_blended(prepared) -> int:
+        with FaceSwapper(prepared, detector=detector, debug=True) as fs:
+            info = fs.swap_report(demo["grace_hopper"]).faces[0]
+        return int(((info.warped.max(axis=2) < 40) & (info.mask > 0)).sum())
+
+    with_skin, without = (
+        hair_blended(replace(clean, image=img, skin=skin)),
+        hair_blended(replace(clean, image=img, skin=None)),
+    )
+    assert without > 100 and with_skin < 0.05 * without, (with_skin, without)
