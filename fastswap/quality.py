@@ -161,9 +161,11 @@ def robust_boundary(
     (i.e. those boundary pixels become source + clamped difference). k = 1 was chosen by eye on the
     demo pair (a dark collar under the chin darkened the face at k = 2.5; k = 0 leaves seams at the
     hat). (h, w, 3) uint8, host; ``ring`` (:func:`boundary_ring` of ``mask``) may be passed in."""
-    idx = np.nonzero(boundary_ring(mask) if ring is None else ring)
-    if len(idx[0]) < 8:
+    found = cv2.findNonZero(boundary_ring(mask) if ring is None else ring)  # (x, y), row-major like nonzero
+    if found is None or found.size < 16:
         return target
+    xy = found.reshape(-1, 2)
+    idx = (xy[:, 1], xy[:, 0])
     src = warped[idx].astype(np.float32)
     diff = target[idx].astype(np.float32) - src
     med = np.median(diff, axis=0)
