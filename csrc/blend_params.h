@@ -7,13 +7,11 @@ struct BlendParams {
     int h, w;           // region size in pixels (src, dst and mask share it)
     int channels;       // channels per pixel (1..4), interleaved
     int mixed;          // 0: source gradients as guidance; 1: per channel the stronger of source/target
-    int cycles;         // iterations at the finest level after the full-multigrid pass
+    int cycles;         // most V-cycles at the finest level after the full-multigrid pass
     int pre_smooth;     // red-black Gauss-Seidel sweeps before each coarse-grid correction
     int post_smooth;    // sweeps after it
     int coarsest;       // stop coarsening once min(h, w) <= this
-    int pcg;            // 1: those iterations are conjugate gradients preconditioned by a V-cycle;
-                        // 0: plain V-cycles
-    float tol;          // plain V-cycles stop early once the residual's RMS over the unknowns is
+    float tol;          // the V-cycles stop early once the residual's RMS over the unknowns is
                         // below tol (grey levels x the 5-point operator's scale); 0: run all cycles
 };
 

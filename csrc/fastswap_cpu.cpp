@@ -103,9 +103,9 @@ py::tuple warp_triangles(u8array src, f32array src_pts, f32array dst_pts, i32arr
 // Layout: every level stores h, b (right-hand side) and r (residual) channel-interleaved, so one
 // pixel's 4 neighbours are at fixed offsets +-C and +-C*w of every element, and one branch-free loop
 // over all elements updates every channel at once (auto-vectorised). Red/black Gauss-Seidel
-// updates are written as x += wt * (b + neighbours - 4 x), where wt is 0.25 on unknown pixels of the
-// colour being updated and 0 elsewhere; a red update reads only black neighbours, so the loop has no
-// dependency the vectoriser must respect.
+// updates are written as x += wt * (b + neighbours - diagonal x), where wt is 1 / diagonal on unknown
+// pixels of the colour being updated and 0 elsewhere; a red update reads only black neighbours, so
+// the loop has no dependency the vectoriser must respect.
 
 struct Level {
     int h = 0, w = 0;
@@ -168,17 +168,36 @@ void rb_row_dg(float* __restrict x, const float* __restrict b, const float* __re
     rb_row_impl<true>(x, b, wt, dg, lo, hi, c, s);
 }
 
-FS_MULTIVERSION
-void residual_pass(float* __restrict r, const float* __restrict x, const float* __restrict b,
-                   const float* __restrict wr, const float* __restrict wb, long long lo, long long hi,
-                   long long c, long long s) {
+// Residual b + neighbours - diagonal x over elements [lo, hi), times the unknown-element indicator
+// (wr + wb) x diagonal; the diagonal is 4 (dg == nullptr) or dg[k] as in rb_row_impl.
+template <bool kDiag>
+inline __attribute__((always_inline)) void residual_impl(float* __restrict r, const float* __restrict x,
+                                                          const float* __restrict b, const float* __restrict wr,
+                                                          const float* __restrict wb, const float* __restrict dg,
+                                                          long long lo, long long hi, long long c, long long s) {
 #pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
     for (long long k0 = lo; k0 < hi; k0 += kChunk) {
         const long long k1 = std::min(k0 + kChunk, hi);
 #pragma GCC ivdep
-        for (long long k = k0; k < k1; ++k)
-            r[k] = 4.f * (wr[k] + wb[k]) * (b[k] + x[k - c] + x[k + c] + x[k - s] + x[k + s] - 4.f * x[k]);
+        for (long long k = k0; k < k1; ++k) {
+            const float d = kDiag ? dg[k] : 4.f;
+            r[k] = (wr[k] + wb[k]) * d * (b[k] + x[k - c] + x[k + c] + x[k - s] + x[k + s] - d * x[k]);
+        }
     }
+}
+
+FS_MULTIVERSION
+void residual_pass(float* __restrict r, const float* __restrict x, const float* __restrict b,
+                   const float* __restrict wr, const float* __restrict wb, long long lo, long long hi,
+                   long long c, long long s) {
+    residual_impl<false>(r, x, b, wr, wb, nullptr, lo, hi, c, s);
+}
+
+FS_MULTIVERSION
+void residual_pass_dg(float* __restrict r, const float* __restrict x, const float* __restrict b,
+                      const float* __restrict wr, const float* __restrict wb, const float* __restrict dg,
+                      long long lo, long long hi, long long c, long long s) {
+    residual_impl<true>(r, x, b, wr, wb, dg, lo, hi, c, s);
 }
 
 // `sweeps` red-black Gauss-Seidel sweeps in one streaming pass over the rows (a wavefront): at step
@@ -208,18 +227,10 @@ void smooth(Level& L, int sweeps, bool reverse = false) {
 template <int C>
 void residual(Level& L) {
     const long long s = (long long)L.w * C, lo = s + C, hi = (long long)(L.h - 1) * s - C;
-    if (L.dg.empty()) {
+    if (L.dg.empty())
         residual_pass(L.r.data(), L.x.data(), L.b.data(), L.wr.data(), L.wb.data(), lo, hi, C, s);
-        return;
-    }
-    float* r = L.r.data();
-    const float *x = L.x.data(), *b = L.b.data(), *wr = L.wr.data(), *wb = L.wb.data(), *dg = L.dg.data();
-#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
-    for (long long k0 = lo; k0 < hi; k0 += kChunk) {
-        const long long k1 = std::min(k0 + kChunk, hi);
-        for (long long k = k0; k < k1; ++k)  // (wr + wb) dg: 1 on unknown elements, else 0
-            r[k] = (wr[k] + wb[k]) * dg[k] * (b[k] + x[k - C] + x[k + C] + x[k - s] + x[k + s] - dg[k] * x[k]);
-    }
+    else
+        residual_pass_dg(L.r.data(), L.x.data(), L.b.data(), L.wr.data(), L.wb.data(), L.dg.data(), lo, hi, C, s);
 }
 
 // Vertex-centred coarsening: coarse point (i, j) sits on fine point (2i, 2j).
@@ -289,7 +300,7 @@ void prolong(const Level& K, Level& F, bool add) {
 template <int C>
 void vcycle(std::vector<Level>& lv, std::size_t l, const BlendParams& p) {
     Level& L = lv[l];
-    if (l + 1 == lv.size()) {  // symmetric Gauss-Seidel, so the V-cycle is a symmetric preconditioner
+    if (l + 1 == lv.size()) {  // coarsest: symmetric Gauss-Seidel (forward, then the colours reversed)
         smooth<C>(L, 15);
         smooth<C>(L, 15, true);
         return;
@@ -304,85 +315,6 @@ void vcycle(std::vector<Level>& lv, std::size_t l, const BlendParams& p) {
     smooth<C>(L, p.post_smooth, true);
 }
 
-// Conjugate gradients on the finest level, preconditioned by one V-cycle, started from the FMG
-// solution in F.x; p.cycles iterations. Channels are independent systems (per-channel alpha, beta).
-struct PcgBuffers {  // reused across calls (per thread)
-    std::vector<float> x, r, z, d, q;
-};
-thread_local PcgBuffers tls_pcg;
-
-template <int C>
-void apply_operator(const Level& F, const float* __restrict v, float* __restrict out) {  // out = A v
-    const long long s = (long long)F.w * C, n = (long long)F.h * F.w * C, lo = s + C, hi = n - s - C;
-    const float* wr = F.wr.data();
-    const float* wb = F.wb.data();
-#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
-    for (long long k0 = lo; k0 < hi; k0 += kChunk) {
-        const long long k1 = std::min(k0 + kChunk, hi);
-        for (long long k = k0; k < k1; ++k)
-            out[k] = 4.f * (wr[k] + wb[k]) * (4.f * v[k] - v[k - C] - v[k + C] - v[k - s] - v[k + s]);
-    }
-}
-
-template <int C>
-void dot(const float* a, const float* b, long long n, double* out) {
-    double acc[C] = {};
-    for (long long px = 0; px < n / C; ++px)
-        for (int c = 0; c < C; ++c) acc[c] += (double)a[px * C + c] * b[px * C + c];
-    for (int c = 0; c < C; ++c) out[c] = acc[c];
-}
-
-template <int C>
-void pcg(std::vector<Level>& lv, const BlendParams& p) {
-    Level& F = lv[0];
-    const long long n = (long long)F.h * F.w * C;
-    PcgBuffers& B = tls_pcg;
-    for (auto* v : {&B.x, &B.r, &B.z, &B.d, &B.q}) v->resize(n);
-    std::swap(B.x, F.x);  // B.x: the solution; F.x is scratch for the V-cycles
-    {  // r = b - A x on the unknowns, 0 elsewhere
-        const long long s = (long long)F.w * C, lo = s + C, hi = n - s - C;
-        std::fill(B.r.begin(), B.r.begin() + lo, 0.f);
-        std::fill(B.r.begin() + hi, B.r.end(), 0.f);
-        residual_pass(B.r.data(), B.x.data(), F.b.data(), F.wr.data(), F.wb.data(), lo, hi, C, s);
-    }
-    auto precondition = [&]() {                                    // z = V-cycle(r), from zero
-        std::swap(F.b, B.r);
-        std::fill(F.x.begin(), F.x.end(), 0.f);
-        vcycle<C>(lv, 0, p);
-        std::swap(F.b, B.r);
-        std::swap(F.x, B.z);
-    };
-    precondition();
-    double rz[C], dq[C], rz_new[C];
-    dot<C>(B.r.data(), B.z.data(), n, rz);
-    std::swap(B.d, B.z);  // d = z (z's buffer is overwritten by the next preconditioning)
-    for (int it = 0; it < p.cycles; ++it) {
-        apply_operator<C>(F, B.d.data(), B.q.data());
-        dot<C>(B.d.data(), B.q.data(), n, dq);
-        float alpha[C];
-        for (int c = 0; c < C; ++c) alpha[c] = dq[c] > 0 ? (float)(rz[c] / dq[c]) : 0.f;
-        for (long long px = 0; px < n / C; ++px)
-            for (int c = 0; c < C; ++c) {
-                B.x[px * C + c] += alpha[c] * B.d[px * C + c];
-                B.r[px * C + c] -= alpha[c] * B.q[px * C + c];
-            }
-        if (it + 1 == p.cycles) break;
-        precondition();
-        dot<C>(B.r.data(), B.z.data(), n, rz_new);
-        float beta[C];
-        for (int c = 0; c < C; ++c) {
-            beta[c] = rz[c] > 0 ? (float)(rz_new[c] / rz[c]) : 0.f;
-            rz[c] = rz_new[c];
-        }
-        for (long long px = 0; px < n / C; ++px)
-            for (int c = 0; c < C; ++c) B.d[px * C + c] = B.z[px * C + c] + beta[c] * B.d[px * C + c];
-    }
-    std::swap(B.x, F.x);  // the solution back where the caller reads it
-}
-
-// Smoother weights (1 / diagonal) of level L, whose spacing is `step` finest pixels. On coarse
-// levels (step > 1) a neighbour outside the domain counts 1 / theta, theta = the distance in coarse
-// spacings from the point to the first finest-level pixel outside the domain in that direction.
 // RMS of the finest level's residual over its `unknowns` elements (computed into F.r, which is 0
 // elsewhere).
 template <int C>
@@ -401,6 +333,9 @@ float residual_rms(Level& F, long long unknowns) {
     return unknowns ? (float)std::sqrt(acc / (double)unknowns) : 0.f;
 }
 
+// Smoother weights (1 / diagonal) of level L, whose spacing is `step` finest pixels. On coarse
+// levels (step > 1) a neighbour outside the domain counts 1 / theta, theta = the distance in coarse
+// spacings from the point to the first finest-level pixel outside the domain in that direction.
 template <int C>
 void set_weights(Level& L, const Level& finest, int step) {
     const std::size_t n = (std::size_t)L.h * L.w;
@@ -522,13 +457,9 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
         prolong<C>(levels[l + 1], levels[l], false);
         vcycle<C>(levels, l, p);
     }
-    if (p.pcg) {
-        pcg<C>(levels, p);
-    } else {
-        for (int it = 0; it < p.cycles; ++it) {
-            if (p.tol > 0.f && residual_rms<C>(F, unknowns) < p.tol) break;
-            vcycle<C>(levels, 0, p);
-        }
+    for (int it = 0; it < p.cycles; ++it) {
+        if (p.tol > 0.f && residual_rms<C>(F, unknowns) < p.tol) break;
+        vcycle<C>(levels, 0, p);
     }
     const long long ne = (long long)h * w * C;
     const float* wr = F.wr.data();
@@ -546,12 +477,12 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
     for (std::size_t i = 0; i < nl; ++i) lv[i] = std::move(levels[i]);
 }
 
-// Seamless cloning (see numpy_backend.poisson_blend); cycles / pre_smooth / post_smooth set the
+// Seamless cloning (see numpy_backend.poisson_blend); cycles / pre_smooth / post_smooth / tol set the
 // accuracy of the full-multigrid solve (BlendParams).
 u8array poisson_blend(u8array src, u8array dst, u8array mask, const std::string& mode, int cycles,
-                      int pre_smooth, int post_smooth, int pcg, float tol) {
+                      int pre_smooth, int post_smooth, float tol) {
     BlendParams p{(int)dst.shape(0), (int)dst.shape(1), (int)dst.shape(2), mode == "mixed" ? 1 : 0,
-                  cycles, pre_smooth, post_smooth, 4, pcg, tol};
+                  cycles, pre_smooth, post_smooth, 4, tol};
     u8array out({p.h, p.w, p.channels});
     const std::uint8_t* s = src.data();
     const std::uint8_t* d = dst.data();
@@ -597,7 +528,7 @@ PYBIND11_MODULE(_cpu, m) {
           py::arg("triangles"), py::arg("out_shape"), py::arg("cull_backfacing") = false);
     m.def("poisson_blend", &poisson_blend, py::arg("src"), py::arg("dst"), py::arg("mask"),
           py::arg("mode") = "normal", py::arg("cycles") = 2, py::arg("pre_smooth") = 2,
-          py::arg("post_smooth") = 2, py::arg("pcg") = 0, py::arg("tol") = 0.f);
+          py::arg("post_smooth") = 2, py::arg("tol") = 0.f);
     m.def("num_threads", &num_threads, "OpenMP threads this thread's kernel calls use");
     m.def("set_num_threads", &set_num_threads, py::arg("n"),
           "Set the OpenMP threads of the calling thread's kernel calls (batch workers use 1 each)");

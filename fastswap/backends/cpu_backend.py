@@ -12,7 +12,7 @@ the error, whatever the region's shape and size. Measured against the exact spar
 pipeline's own blend problems of img2 swapped into the 20 other shared photos: at least 56.6 dB PSNR,
 median 61.0 dB (mixed: 56.1, 58.2); 46.7 dB on the worst of six random-noise test cases (the goal is
 40).
-``_cpu.poisson_blend`` also takes more V-cycles or conjugate-gradient steps (see csrc/blend_params.h).
+``_cpu.poisson_blend`` takes these as arguments (see csrc/blend_params.h).
 """
 
 from __future__ import annotations
@@ -42,4 +42,4 @@ def warp_triangles(
 
 def poisson_blend(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, *, mode: str = "normal") -> np.ndarray:
     """See :func:`fastswap.backends.numpy_backend.poisson_blend` (host arrays in and out)."""
-    return _cpu.poisson_blend(src, dst, mask, mode, MAX_CYCLES, PRE_SMOOTH, POST_SMOOTH, 0, RESIDUAL_TOL)
+    return _cpu.poisson_blend(src, dst, mask, mode, MAX_CYCLES, PRE_SMOOTH, POST_SMOOTH, RESIDUAL_TOL)
