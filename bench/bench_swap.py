@@ -26,7 +26,7 @@ from common import RESULTS, SHARED_FACES, metadata, spread, timeit, write_json  
 
 from fastswap import FaceDetector, backends, mesh  # noqa: E402
 from fastswap.imageio import read_image  # noqa: E402
-from fastswap.pipeline import face_mask, face_roi  # noqa: E402
+from fastswap.pipeline import face_mask, face_roi, mask_box  # noqa: E402
 
 
 def remap_maps(src_pts: np.ndarray, dst_pts: np.ndarray, shape: tuple[int, int]):
@@ -43,8 +43,7 @@ def _mask_and_blend(be, warped, roi, dst_pts, covered, face_size):
     """The blend stage as the pipeline runs it: build the mask, then Poisson-blend over the mask's
     bounding box and its 1-pixel frame (``cv2.seamlessClone`` crops to the mask's box too)."""
     mask = face_mask(dst_pts, covered, face_size)
-    bx, by, bw, bh = cv2.boundingRect(mask)
-    box = (slice(max(by - 1, 0), by + bh + 1), slice(max(bx - 1, 0), bx + bw + 1))
+    box = mask_box(mask)
     out = roi.copy()
     out[box] = be.poisson_blend(
         np.ascontiguousarray(warped[box]), np.ascontiguousarray(roi[box]), np.ascontiguousarray(mask[box])

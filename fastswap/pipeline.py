@@ -111,11 +111,15 @@ def face_roi(points: np.ndarray, shape: tuple[int, int], pad: float) -> tuple[in
 def face_mask(dst_pts: np.ndarray, covered: np.ndarray, face_size: float) -> np.ndarray:
     """(H, W) uint8 blend mask in ROI coordinates: the face outline polygon, within the warped area,
     eroded by about 2% of the face size so the seam falls on skin the warp really covers."""
-    mask = np.zeros(covered.shape, np.uint8)
-    poly = np.round(dst_pts[mesh.FACE_OUTLINE] * 16).astype(np.int32)
-    cv2.fillPoly(mask, [poly], 255, lineType=cv2.LINE_8, shift=4)
-    mask &= covered
+    mask = quality.fill(covered.shape, dst_pts[mesh.FACE_OUTLINE]) & covered
     return quality.erode_round(mask, max(1, int(round(face_size * 0.02))))
+
+
+def mask_box(mask: np.ndarray) -> tuple[slice, slice]:
+    """Row and column slices of the (H, W) ``mask``'s bounding box and its 1-pixel frame (clipped):
+    all a Poisson solve over the mask reads."""
+    bx, by, bw, bh = cv2.boundingRect(mask)
+    return slice(max(by - 1, 0), by + bh + 1), slice(max(bx - 1, 0), bx + bw + 1)
 
 
 class FaceSwapper:
@@ -311,8 +315,7 @@ class FaceSwapper:
         roi = np.ascontiguousarray(image[y0:y1, x0:x1])
         # Only the mask's bounding box and its 1-pixel frame matter from here on: the blends read the
         # warped face inside the mask, the Poisson solve its boundary too.
-        bx, by, bw, bh = cv2.boundingRect(mask)
-        box = (slice(max(by - 1, 0), by + bh + 1), slice(max(bx - 1, 0), bx + bw + 1))
+        box = mask_box(mask)
         if self.color_correct:
             warped[box] = quality.match_colour(
                 np.ascontiguousarray(warped[box]), np.ascontiguousarray(roi[box]), (mask & ~keep)[box], face.size

@@ -20,7 +20,7 @@ def source_skin(image: np.ndarray, points: np.ndarray, face_size: float) -> np.n
 
     Hair or background often reaches inside the mesh outline at the temples, the ears and the jaw; warped onto a
     target it leaves dark or bright patches at the edge of the face. In the outer band of the outline (15% of the
-    face size), pixels far from the skin's colour (CIELAB median and spread over the inner face, eyes, brows and
+    face size), pixels far from the skin's colour (CIELAB median and spread over the inner face, eyes and
     lips left out: 4 spreads darker, 6 brighter or 5 off in colour) are marked, when they reach in from the outline,
     with a margin of 1% of the face size. ``image`` (h, w, 3) uint8 BGR and ``points`` (468, 2) float32 in its pixel
     coordinates, host."""
