@@ -217,6 +217,21 @@ void smooth(Level& L, int sweeps, bool reverse = false) {
         else
             rb_row(L.x.data(), L.b.data(), wt, r * s + C, (r + 1) * s - C, C, s);
     };
+#ifdef _OPENMP
+    // With several threads and a large level: plain sweeps, each colour's rows shared among the threads
+    // (a colour's updates read only the other colour, so the order within a pass does not matter and
+    // the result is the wavefront's, bit for bit).
+    if (omp_get_max_threads() > 1 && (long long)L.h * s > kParallelMin) {
+#pragma omp parallel
+        for (int k = 0; k < sweeps; ++k) {
+#pragma omp for schedule(static)
+            for (int r = 1; r < L.h - 1; ++r) row(first, r);
+#pragma omp for schedule(static)
+            for (int r = 1; r < L.h - 1; ++r) row(second, r);
+        }
+        return;
+    }
+#endif
     for (int y = 1; y < L.h - 1 + 2 * sweeps; ++y)
         for (int k = 0; k < sweeps; ++k) {
             row(first, y - 2 * k);
@@ -374,6 +389,78 @@ void set_weights(Level& L, const Level& finest, int step) {
         }
 }
 
+// g = dst - src on known elements, 0 on unknown ones, over elements [lo, hi).
+FS_MULTIVERSION
+void boundary_difference(float* __restrict g, const std::uint8_t* __restrict src, const std::uint8_t* __restrict dst,
+                         const float* __restrict wr, const float* __restrict wb, long long lo, long long hi) {
+    for (long long k = lo; k < hi; ++k) g[k] = (1.f - 4.f * (wr[k] + wb[k])) * ((float)dst[k] - (float)src[k]);
+}
+
+// Right-hand side on unknown elements of [lo, hi): the known neighbours' g, plus (mixed) the change
+// of guidance where the target's gradient is the stronger one.
+FS_MULTIVERSION
+void rhs_pass(float* __restrict b, const float* __restrict g, const float* __restrict wr, const float* __restrict wb,
+              long long lo, long long hi, long long c, long long s) {
+    for (long long k = lo; k < hi; ++k) b[k] = 4.f * (wr[k] + wb[k]) * (g[k - c] + g[k + c] + g[k - s] + g[k + s]);
+}
+
+FS_MULTIVERSION
+void rhs_pass_mixed(float* __restrict b, const float* __restrict g, const std::uint8_t* __restrict src,
+                    const std::uint8_t* __restrict dst, const float* __restrict wr, const float* __restrict wb,
+                    long long lo, long long hi, long long c, long long s) {
+    for (long long k = lo; k < hi; ++k) {
+        float acc = g[k - c] + g[k + c] + g[k - s] + g[k + s];
+        const float sp = src[k], dp = dst[k];
+        for (const long long o : {-c, c, -s, s}) {
+            const float gs = sp - (float)src[k + o], gd = dp - (float)dst[k + o];
+            acc += std::abs(gd) > std::abs(gs) ? gd - gs : 0.f;
+        }
+        b[k] = 4.f * (wr[k] + wb[k]) * acc;
+    }
+}
+
+// out = the solved pixel (src + x, rounded and clamped) on unknown pixels, dst elsewhere: per row, the
+// solution for every element, then a byte select by the row's mask widened to elements (both loops
+// vectorised).
+template <int C>
+inline __attribute__((always_inline)) void result_row_impl(const std::uint8_t* __restrict src,
+                                                            const std::uint8_t* __restrict dst,
+                                                            const float* __restrict x,
+                                                            const std::uint8_t* __restrict unknown,
+                                                            std::uint8_t* __restrict out, int w) {
+    constexpr int kBlock = 256;
+    std::uint8_t solved[kBlock * C], pick[kBlock * C];
+    for (int i0 = 0; i0 < w; i0 += kBlock) {
+        const int np = std::min(kBlock, w - i0), n = np * C;
+        const std::uint8_t* s = src + (std::size_t)i0 * C;
+        const std::uint8_t* d = dst + (std::size_t)i0 * C;
+        const float* xs = x + (std::size_t)i0 * C;
+        for (int k = 0; k < n; ++k) {
+            const float v = std::min(std::max((float)s[k] + xs[k] + 0.5f, 0.f), 255.f);
+            solved[k] = (std::uint8_t)(int)v;  // v >= 0: truncation is floor
+        }
+        for (int i = 0; i < np; ++i)
+            for (int c = 0; c < C; ++c) pick[i * C + c] = (std::uint8_t)(0 - (unknown[i0 + i] != 0));  // 0xff / 0
+        std::uint8_t* o = out + (std::size_t)i0 * C;
+        for (int k = 0; k < n; ++k) o[k] = (std::uint8_t)((solved[k] & pick[k]) | (d[k] & ~pick[k]));
+    }
+}
+
+template <int C>
+FS_MULTIVERSION void result_row(const std::uint8_t* src, const std::uint8_t* dst, const float* x,
+                                const std::uint8_t* unknown, std::uint8_t* out, int w) {
+    result_row_impl<C>(src, dst, x, unknown, out, w);
+}
+
+template <int C>
+void write_result(const Level& F, const std::uint8_t* src, const std::uint8_t* dst, std::uint8_t* out) {
+    const std::size_t rs = (std::size_t)F.w * C;
+#pragma omp parallel for schedule(static) if ((long long)F.h * F.w * C > kParallelMin)
+    for (int y = 0; y < F.h; ++y)
+        result_row<C>(src + y * rs, dst + y * rs, F.x.data() + y * rs, F.m.data() + (std::size_t)y * F.w,
+                      out + y * rs, F.w);
+}
+
 template <int C>
 void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uint8_t* mask,
                 std::uint8_t* out, const BlendParams& p) {
@@ -424,26 +511,15 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
         const float* wr = F.wr.data();
         const float* wb = F.wb.data();
 #pragma omp parallel for schedule(static) if ((long long)h * w * C > kParallelMin)
-        for (long long k0 = 0; k0 < (long long)h * w * C; k0 += kChunk) {
-            const long long k1 = std::min(k0 + kChunk, (long long)h * w * C);
-            for (long long k = k0; k < k1; ++k)
-                g[k] = (1.f - 4.f * (wr[k] + wb[k])) * ((float)dst[k] - (float)src[k]);
-        }
+        for (long long k0 = 0; k0 < (long long)h * w * C; k0 += kChunk)
+            boundary_difference(g.data(), src, dst, wr, wb, k0, std::min(k0 + kChunk, (long long)h * w * C));
 #pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
         for (long long k0 = lo; k0 < hi; k0 += kChunk) {
             const long long k1 = std::min(k0 + kChunk, hi);
-            for (long long k = k0; k < k1; ++k) {
-                const float m = 4.f * (wr[k] + wb[k]);
-                float acc = g[k - C] + g[k + C] + g[k - es] + g[k + es];
-                if (p.mixed) {
-                    const float sp = src[k], dp = dst[k];
-                    for (const long long o : {-(long long)C, (long long)C, -es, es}) {
-                        const float gs = sp - (float)src[k + o], gd = dp - (float)dst[k + o];
-                        acc += std::abs(gd) > std::abs(gs) ? gd - gs : 0.f;
-                    }
-                }
-                F.b[k] = m * acc;
-            }
+            if (p.mixed)
+                rhs_pass_mixed(F.b.data(), g.data(), src, dst, wr, wb, k0, k1, C, es);
+            else
+                rhs_pass(F.b.data(), g.data(), wr, wb, k0, k1, C, es);
         }
         // The residual passes write rows 1 .. h-2 only; the restriction of an even-sized level reads
         // the last row too, so the scratch values there must not stay behind.
@@ -461,19 +537,7 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
         if (p.tol > 0.f && residual_rms<C>(F, unknowns) < p.tol) break;
         vcycle<C>(levels, 0, p);
     }
-    const long long ne = (long long)h * w * C;
-    const float* wr = F.wr.data();
-    const float* wb = F.wb.data();
-    const float* xs = F.x.data();
-#pragma omp parallel for schedule(static) if (ne > kParallelMin)
-    for (long long k0 = 0; k0 < ne; k0 += kChunk) {
-        const long long k1 = std::min(k0 + kChunk, ne);
-        for (long long k = k0; k < k1; ++k) {
-            const float v = std::min(std::max((float)src[k] + xs[k] + 0.5f, 0.f), 255.f);
-            const std::uint8_t solved = (std::uint8_t)(int)v;  // v >= 0: truncation is floor
-            out[k] = (wr[k] + wb[k]) > 0.f ? solved : dst[k];
-        }
-    }
+    write_result<C>(F, src, dst, out);
     for (std::size_t i = 0; i < nl; ++i) lv[i] = std::move(levels[i]);
 }
 
