@@ -105,13 +105,15 @@ py::tuple warp_triangles(u8array src, f32array src_pts, f32array dst_pts, i32arr
 // over all elements updates every channel at once (auto-vectorised). Red/black Gauss-Seidel
 // updates are written as x += wt * (b + neighbours - diagonal x), where wt is 1 / diagonal on unknown
 // pixels of the colour being updated and 0 elsewhere; a red update reads only black neighbours, so
-// the loop has no dependency the vectoriser must respect.
+// the loop has no dependency the vectoriser must respect. The finest level, three quarters of the
+// memory, keeps one byte per element for this (its diagonal is 4 everywhere) instead of float weights.
 
 struct Level {
     int h = 0, w = 0;
     std::vector<std::uint8_t> m;  // 1 = unknown pixel (never on the frame)
     std::vector<float> x, b, r;   // solution, right-hand side, residual (h * w * C)
-    std::vector<float> wr, wb;    // 1 / diagonal on unknown red / black elements, else 0 (h * w * C)
+    std::vector<float> wr, wb;    // coarse levels: 1 / diagonal on unknown red / black elements, else 0
+    std::vector<std::uint8_t> code;  // finest level: 1 / 2 on unknown red / black elements, else 0
     // Diagonal of the 5-point operator per element on coarse levels (empty on the finest, where it
     // is 4). A coarse point next to the domain's edge sees that edge where the finest mask has it,
     // at a fraction theta of the coarse spacing, and weighs it 1 / theta (Shortley-Weller's
@@ -135,69 +137,66 @@ constexpr long long kChunk = 1 << 13;        // elements per OpenMP work item
 #define FS_MULTIVERSION
 #endif
 
-// One colour's update over elements [lo, hi) of a row: x += wt (b + neighbours - diagonal x), the
-// diagonal 4 on the finest level (dg == nullptr) and dg[k] on coarse ones. Results go through a small
-// block buffer so the loads of x[k +- c] never hit a store still in flight (a store-forwarding stall
-// per vector). Inlined into each instruction-set clone below.
-template <bool kDiag>
-inline __attribute__((always_inline)) void rb_row_impl(float* __restrict x, const float* __restrict b,
-                                                        const float* __restrict wt, const float* __restrict dg,
-                                                        long long lo, long long hi, long long c, long long s) {
+// One colour's update over elements [lo, hi) of a row of a coarse level: x += wt (b + neighbours -
+// dg x). Results go through a small block buffer so the loads of x[k +- c] never hit a store still in
+// flight (a store-forwarding stall per vector).
+FS_MULTIVERSION
+void rb_row_dg(float* __restrict x, const float* __restrict b, const float* __restrict wt,
+               const float* __restrict dg, long long lo, long long hi, long long c, long long s) {
+    constexpr long long kBlock = 128;
+    float tmp[kBlock];
+    for (long long k0 = lo; k0 < hi; k0 += kBlock) {
+        const long long n = std::min(kBlock, hi - k0);
+        const float* xs = x + k0;
+        for (long long i = 0; i < n; ++i)
+            tmp[i] = xs[i] + wt[k0 + i] * (b[k0 + i] + xs[i - c] + xs[i + c] + xs[i - s] + xs[i + s] - dg[k0 + i] * xs[i]);
+        std::memcpy(x + k0, tmp, (std::size_t)n * sizeof(float));
+    }
+}
+
+// The finest level's update of the elements coded `colour` (diagonal 4, weight 1/4).
+FS_MULTIVERSION
+void rb_row(float* __restrict x, const float* __restrict b, const std::uint8_t* __restrict code,
+            std::uint8_t colour, long long lo, long long hi, long long c, long long s) {
     constexpr long long kBlock = 128;
     float tmp[kBlock];
     for (long long k0 = lo; k0 < hi; k0 += kBlock) {
         const long long n = std::min(kBlock, hi - k0);
         const float* xs = x + k0;
         for (long long i = 0; i < n; ++i) {
-            const float d = kDiag ? dg[k0 + i] : 4.f;
-            tmp[i] = xs[i] + wt[k0 + i] * (b[k0 + i] + xs[i - c] + xs[i + c] + xs[i - s] + xs[i + s] - d * xs[i]);
+            const float wt = code[k0 + i] == colour ? 0.25f : 0.f;
+            tmp[i] = xs[i] + wt * (b[k0 + i] + xs[i - c] + xs[i + c] + xs[i - s] + xs[i + s] - 4.f * xs[i]);
         }
         std::memcpy(x + k0, tmp, (std::size_t)n * sizeof(float));
     }
 }
 
-FS_MULTIVERSION
-void rb_row(float* __restrict x, const float* __restrict b, const float* __restrict wt, long long lo,
-            long long hi, long long c, long long s) {
-    rb_row_impl<false>(x, b, wt, nullptr, lo, hi, c, s);
-}
 
+// Residual b + neighbours - diagonal x over elements [lo, hi), 0 on known elements: on the finest
+// level (diagonal 4) from the element codes, on coarse ones from the weights and diagonals.
 FS_MULTIVERSION
-void rb_row_dg(float* __restrict x, const float* __restrict b, const float* __restrict wt,
-               const float* __restrict dg, long long lo, long long hi, long long c, long long s) {
-    rb_row_impl<true>(x, b, wt, dg, lo, hi, c, s);
-}
-
-// Residual b + neighbours - diagonal x over elements [lo, hi), times the unknown-element indicator
-// (wr + wb) x diagonal; the diagonal is 4 (dg == nullptr) or dg[k] as in rb_row_impl.
-template <bool kDiag>
-inline __attribute__((always_inline)) void residual_impl(float* __restrict r, const float* __restrict x,
-                                                          const float* __restrict b, const float* __restrict wr,
-                                                          const float* __restrict wb, const float* __restrict dg,
-                                                          long long lo, long long hi, long long c, long long s) {
+void residual_pass(float* __restrict r, const float* __restrict x, const float* __restrict b,
+                   const std::uint8_t* __restrict code, long long lo, long long hi, long long c, long long s) {
 #pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
     for (long long k0 = lo; k0 < hi; k0 += kChunk) {
         const long long k1 = std::min(k0 + kChunk, hi);
 #pragma GCC ivdep
-        for (long long k = k0; k < k1; ++k) {
-            const float d = kDiag ? dg[k] : 4.f;
-            r[k] = (wr[k] + wb[k]) * d * (b[k] + x[k - c] + x[k + c] + x[k - s] + x[k + s] - d * x[k]);
-        }
+        for (long long k = k0; k < k1; ++k)
+            r[k] = (code[k] ? 1.f : 0.f) * (b[k] + x[k - c] + x[k + c] + x[k - s] + x[k + s] - 4.f * x[k]);
     }
-}
-
-FS_MULTIVERSION
-void residual_pass(float* __restrict r, const float* __restrict x, const float* __restrict b,
-                   const float* __restrict wr, const float* __restrict wb, long long lo, long long hi,
-                   long long c, long long s) {
-    residual_impl<false>(r, x, b, wr, wb, nullptr, lo, hi, c, s);
 }
 
 FS_MULTIVERSION
 void residual_pass_dg(float* __restrict r, const float* __restrict x, const float* __restrict b,
                       const float* __restrict wr, const float* __restrict wb, const float* __restrict dg,
                       long long lo, long long hi, long long c, long long s) {
-    residual_impl<true>(r, x, b, wr, wb, dg, lo, hi, c, s);
+#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
+    for (long long k0 = lo; k0 < hi; k0 += kChunk) {
+        const long long k1 = std::min(k0 + kChunk, hi);
+#pragma GCC ivdep
+        for (long long k = k0; k < k1; ++k)
+            r[k] = (wr[k] + wb[k]) * dg[k] * (b[k] + x[k - c] + x[k + c] + x[k - s] + x[k + s] - dg[k] * x[k]);
+    }
 }
 
 // `sweeps` red-black Gauss-Seidel sweeps in one streaming pass over the rows (a wavefront): at step
@@ -207,15 +206,15 @@ void residual_pass_dg(float* __restrict r, const float* __restrict x, const floa
 template <int C>
 void smooth(Level& L, int sweeps, bool reverse = false) {
     const long long s = (long long)L.w * C;
-    const float* first = reverse ? L.wb.data() : L.wr.data();
-    const float* second = reverse ? L.wr.data() : L.wb.data();
+    const int first = reverse ? 1 : 0, second = 1 - first;  // 0: red, 1: black
+    const float* wt[2] = {L.wr.data(), L.wb.data()};
     const float* dg = L.dg.empty() ? nullptr : L.dg.data();
-    auto row = [&](const float* wt, int r) {
+    auto row = [&](int colour, int r) {
         if (r < 1 || r > L.h - 2) return;
         if (dg)
-            rb_row_dg(L.x.data(), L.b.data(), wt, dg, r * s + C, (r + 1) * s - C, C, s);
+            rb_row_dg(L.x.data(), L.b.data(), wt[colour], dg, r * s + C, (r + 1) * s - C, C, s);
         else
-            rb_row(L.x.data(), L.b.data(), wt, r * s + C, (r + 1) * s - C, C, s);
+            rb_row(L.x.data(), L.b.data(), L.code.data(), (std::uint8_t)(colour + 1), r * s + C, (r + 1) * s - C, C, s);
     };
 #ifdef _OPENMP
     // With several threads and a large level: plain sweeps, each colour's rows shared among the threads
@@ -243,7 +242,7 @@ template <int C>
 void residual(Level& L) {
     const long long s = (long long)L.w * C, lo = s + C, hi = (long long)(L.h - 1) * s - C;
     if (L.dg.empty())
-        residual_pass(L.r.data(), L.x.data(), L.b.data(), L.wr.data(), L.wb.data(), lo, hi, C, s);
+        residual_pass(L.r.data(), L.x.data(), L.b.data(), L.code.data(), lo, hi, C, s);
     else
         residual_pass_dg(L.r.data(), L.x.data(), L.b.data(), L.wr.data(), L.wb.data(), L.dg.data(), lo, hi, C, s);
 }
@@ -292,16 +291,17 @@ void prolong(const Level& K, Level& F, bool add) {
             }
             const std::size_t row = (std::size_t)y * F.w * C;
             float* __restrict o = F.x.data() + row;
-            const float* __restrict wr = F.wr.data() + row;
-            const float* __restrict wb = F.wb.data() + row;
             const float* __restrict wd = wide.data();
             const int lo = C, hi = (F.w - 1) * C;
             if (F.dg.empty()) {
+                const std::uint8_t* __restrict code = F.code.data() + row;
                 if (add)
-                    for (int e = lo; e < hi; ++e) o[e] += 4.f * (wr[e] + wb[e]) * wd[e];
+                    for (int e = lo; e < hi; ++e) o[e] += (code[e] ? 1.f : 0.f) * wd[e];
                 else
-                    for (int e = lo; e < hi; ++e) o[e] = 4.f * (wr[e] + wb[e]) * wd[e];
+                    for (int e = lo; e < hi; ++e) o[e] = (code[e] ? 1.f : 0.f) * wd[e];
             } else {
+                const float* __restrict wr = F.wr.data() + row;
+                const float* __restrict wb = F.wb.data() + row;
                 const float* __restrict dg = F.dg.data() + row;
                 if (add)
                     for (int e = lo; e < hi; ++e) o[e] += (wr[e] + wb[e]) * dg[e] * wd[e];
@@ -348,66 +348,72 @@ float residual_rms(Level& F, long long unknowns) {
     return unknowns ? (float)std::sqrt(acc / (double)unknowns) : 0.f;
 }
 
-// Smoother weights (1 / diagonal) of level L, whose spacing is `step` finest pixels. On coarse
-// levels (step > 1) a neighbour outside the domain counts 1 / theta, theta = the distance in coarse
+// Smoother weights (1 / diagonal) and diagonals of coarse level L, whose spacing is `step` (> 1)
+// finest pixels: a neighbour outside the domain counts 1 / theta, theta = the distance in coarse
 // spacings from the point to the first finest-level pixel outside the domain in that direction.
+// Every element is written (0 on known ones), row by row.
 template <int C>
 void set_weights(Level& L, const Level& finest, int step) {
     const std::size_t n = (std::size_t)L.h * L.w;
-    L.wr.assign(n * C, 0.f);
-    L.wb.assign(n * C, 0.f);
-    if (step > 1)
-        L.dg.assign(n * C, 0.f);
-    else
-        L.dg.clear();
-    const int fw = finest.w, fh = finest.h;
+    L.wr.resize(n * C);
+    L.wb.resize(n * C);
+    L.dg.resize(n * C);
+    const int fw = finest.w, fh = finest.h, lw = L.w;
     const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
-    for (int y = 1; y < L.h - 1; ++y)
-        for (int i = 1; i < L.w - 1; ++i) {
-            std::size_t k = (std::size_t)y * L.w + i;
-            if (!L.m[k]) continue;
-            float diag = 4.f;
-            if (step > 1) {
-                diag = 0.f;
-                for (int d = 0; d < 4; ++d) {
-                    if (L.m[(std::size_t)(y + dy[d]) * L.w + (i + dx[d])]) {
-                        diag += 1.f;
-                        continue;
+    const std::uint8_t* m = L.m.data();
+    for (int y = 0; y < L.h; ++y)
+        for (int i = 0; i < lw; ++i) {
+            const std::size_t k = (std::size_t)y * lw + i;
+            float diag = 0.f, inv = 0.f;
+            if (m[k]) {  // never on the frame, so the 4 neighbours exist
+                if (m[k - 1] && m[k + 1] && m[k - lw] && m[k + lw]) {
+                    diag = 4.f;
+                } else {
+                    for (int d = 0; d < 4; ++d) {
+                        if (m[(std::size_t)(y + dy[d]) * lw + (i + dx[d])]) {
+                            diag += 1.f;
+                            continue;
+                        }
+                        int t = 1;  // finest pixels to the first one outside the domain
+                        for (; t < step; ++t) {
+                            const int fx = i * step + dx[d] * t, fy = y * step + dy[d] * t;
+                            if (fx <= 0 || fy <= 0 || fx >= fw - 1 || fy >= fh - 1) break;
+                            if (!finest.m[(std::size_t)fy * fw + fx]) break;
+                        }
+                        diag += (float)step / (float)t;
                     }
-                    int t = 1;  // finest pixels to the first one outside the domain
-                    for (; t < step; ++t) {
-                        const int fx = i * step + dx[d] * t, fy = y * step + dy[d] * t;
-                        if (fx <= 0 || fy <= 0 || fx >= fw - 1 || fy >= fh - 1) break;
-                        if (!finest.m[(std::size_t)fy * fw + fx]) break;
-                    }
-                    diag += (float)step / (float)t;
                 }
-                for (int c = 0; c < C; ++c) L.dg[k * C + c] = diag;
+                inv = 1.f / diag;
             }
-            float* w = ((y + i) & 1) ? L.wb.data() : L.wr.data();
-            for (int c = 0; c < C; ++c) w[k * C + c] = 1.f / diag;
+            const bool black = (y + i) & 1;
+            const float fr = black ? 0.f : inv, fb = black ? inv : 0.f;
+            for (int c = 0; c < C; ++c) {
+                L.wr[k * C + c] = fr;
+                L.wb[k * C + c] = fb;
+                L.dg[k * C + c] = diag;
+            }
         }
 }
 
 // g = dst - src on known elements, 0 on unknown ones, over elements [lo, hi).
 FS_MULTIVERSION
 void boundary_difference(float* __restrict g, const std::uint8_t* __restrict src, const std::uint8_t* __restrict dst,
-                         const float* __restrict wr, const float* __restrict wb, long long lo, long long hi) {
-    for (long long k = lo; k < hi; ++k) g[k] = (1.f - 4.f * (wr[k] + wb[k])) * ((float)dst[k] - (float)src[k]);
+                         const std::uint8_t* __restrict code, long long lo, long long hi) {
+    for (long long k = lo; k < hi; ++k) g[k] = (code[k] ? 0.f : 1.f) * ((float)dst[k] - (float)src[k]);
 }
 
 // Right-hand side on unknown elements of [lo, hi): the known neighbours' g, plus (mixed) the change
 // of guidance where the target's gradient is the stronger one.
 FS_MULTIVERSION
-void rhs_pass(float* __restrict b, const float* __restrict g, const float* __restrict wr, const float* __restrict wb,
-              long long lo, long long hi, long long c, long long s) {
-    for (long long k = lo; k < hi; ++k) b[k] = 4.f * (wr[k] + wb[k]) * (g[k - c] + g[k + c] + g[k - s] + g[k + s]);
+void rhs_pass(float* __restrict b, const float* __restrict g, const std::uint8_t* __restrict code, long long lo,
+              long long hi, long long c, long long s) {
+    for (long long k = lo; k < hi; ++k) b[k] = (code[k] ? 1.f : 0.f) * (g[k - c] + g[k + c] + g[k - s] + g[k + s]);
 }
 
 FS_MULTIVERSION
 void rhs_pass_mixed(float* __restrict b, const float* __restrict g, const std::uint8_t* __restrict src,
-                    const std::uint8_t* __restrict dst, const float* __restrict wr, const float* __restrict wb,
-                    long long lo, long long hi, long long c, long long s) {
+                    const std::uint8_t* __restrict dst, const std::uint8_t* __restrict code, long long lo,
+                    long long hi, long long c, long long s) {
     for (long long k = lo; k < hi; ++k) {
         float acc = g[k - c] + g[k + c] + g[k - s] + g[k + s];
         const float sp = src[k], dp = dst[k];
@@ -415,7 +421,7 @@ void rhs_pass_mixed(float* __restrict b, const float* __restrict g, const std::u
             const float gs = sp - (float)src[k + o], gd = dp - (float)dst[k + o];
             acc += std::abs(gd) > std::abs(gs) ? gd - gs : 0.f;
         }
-        b[k] = 4.f * (wr[k] + wb[k]) * acc;
+        b[k] = (code[k] ? 1.f : 0.f) * acc;
     }
 }
 
@@ -477,9 +483,15 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
         L.h = lh; L.w = lw;
         std::size_t n = (std::size_t)lh * lw;
         L.m.assign(n, 0);
-        L.x.assign(n * C, 0.f);
-        L.b.assign(n * C, 0.f);
-        L.r.assign(n * C, 0.f);
+        if (nl == 1) {  // the finest: every element is written below (x's frame explicitly)
+            L.x.resize(n * C);
+            L.b.resize(n * C);
+            L.r.resize(n * C);
+        } else {
+            L.x.assign(n * C, 0.f);
+            L.b.assign(n * C, 0.f);
+            L.r.assign(n * C, 0.f);
+        }
         if (std::min(lh, lw) <= p.coarsest || nl >= 16) break;
     }
     std::vector<Level> levels;  // the first nl levels (moved back after the solve)
@@ -488,13 +500,20 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
 
     Level& F = levels[0];
     long long unknowns = 0;  // unknown elements (pixels x channels)
-    for (int y = 1; y < h - 1; ++y)
-        for (int i = 1; i < w - 1; ++i) {
-            const bool u = mask[(std::size_t)y * w + i] != 0;
+    F.code.resize((std::size_t)h * w * C);
+    F.wr.clear();
+    F.wb.clear();
+    F.dg.clear();
+    for (int y = 0; y < h; ++y) {
+        std::uint8_t* cd = F.code.data() + (std::size_t)y * w * C;
+        for (int i = 0; i < w; ++i) {
+            const bool u = y > 0 && y < h - 1 && i > 0 && i < w - 1 && mask[(std::size_t)y * w + i] != 0;
             F.m[(std::size_t)y * w + i] = u;
             unknowns += u ? C : 0;
+            const std::uint8_t v = u ? (std::uint8_t)(1 + ((y + i) & 1)) : 0;
+            for (int c = 0; c < C; ++c) cd[i * C + c] = v;
         }
-    set_weights<C>(F, F, 1);
+    }
     for (std::size_t l = 1; l < nl; ++l) {  // coarse point unknown if its fine point is; frame never
         Level& K = levels[l];
         const Level& P = levels[l - 1];
@@ -508,23 +527,35 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
     {
         const long long es = (long long)w * C, lo = es + C, hi = (long long)(h - 1) * es - C;
         std::vector<float>& g = F.r;  // scratch: (dst - src) on known pixels, 0 on unknown ones
-        const float* wr = F.wr.data();
-        const float* wb = F.wb.data();
+        const std::uint8_t* code = F.code.data();
 #pragma omp parallel for schedule(static) if ((long long)h * w * C > kParallelMin)
         for (long long k0 = 0; k0 < (long long)h * w * C; k0 += kChunk)
-            boundary_difference(g.data(), src, dst, wr, wb, k0, std::min(k0 + kChunk, (long long)h * w * C));
+            boundary_difference(g.data(), src, dst, code, k0, std::min(k0 + kChunk, (long long)h * w * C));
 #pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
         for (long long k0 = lo; k0 < hi; k0 += kChunk) {
             const long long k1 = std::min(k0 + kChunk, hi);
             if (p.mixed)
-                rhs_pass_mixed(F.b.data(), g.data(), src, dst, wr, wb, k0, k1, C, es);
+                rhs_pass_mixed(F.b.data(), g.data(), src, dst, code, k0, k1, C, es);
             else
-                rhs_pass(F.b.data(), g.data(), wr, wb, k0, k1, C, es);
+                rhs_pass(F.b.data(), g.data(), code, k0, k1, C, es);
         }
         // The residual passes write rows 1 .. h-2 only; the restriction of an even-sized level reads
         // the last row too, so the scratch values there must not stay behind.
         std::fill(g.begin(), g.begin() + lo, 0.f);
         std::fill(g.begin() + hi, g.end(), 0.f);
+        std::fill(F.b.begin(), F.b.begin() + lo, 0.f);
+        std::fill(F.b.begin() + hi, F.b.end(), 0.f);
+        // x: the frame stays 0 (interpolation writes the inside only); all of it on a single level.
+        if (nl == 1) {
+            std::fill(F.x.begin(), F.x.end(), 0.f);
+        } else {
+            std::fill(F.x.begin(), F.x.begin() + es, 0.f);
+            std::fill(F.x.end() - es, F.x.end(), 0.f);
+            for (int y = 1; y < h - 1; ++y) {
+                std::fill_n(F.x.begin() + y * es, C, 0.f);
+                std::fill_n(F.x.begin() + (y + 1) * es - C, C, 0.f);
+            }
+        }
     }
     // Full multigrid: restrict the right-hand side, solve coarsest, interpolate up with a V-cycle each.
     for (std::size_t l = 1; l < nl; ++l) restrict_to<C>(levels[l - 1].b, levels[l - 1], levels[l]);
