@@ -13,6 +13,10 @@ SUFFIX=$("$PY" -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'
 g++ -O1 -g -std=c++17 -fPIC -shared -fopenmp -fsanitize=address,undefined -fno-omit-frame-pointer \
     -fno-sanitize-recover=undefined $(for i in $INC; do echo -I"$i"; done) -I"$WORK/csrc" \
     "$WORK/csrc/fastswap_cpu.cpp" -o "$WORK/fastswap/_cpu$SUFFIX"
+# The model is fetched at build time: a fresh clone has none, so take the installed package's copy.
+if [ ! -f "$WORK/fastswap/models/face_landmarker.task" ] && [ -z "${FASTSWAP_MODEL:-}" ]; then
+    FASTSWAP_MODEL=$(cd / && "$PY" -c "from fastswap.model import model_path; print(model_path())") && export FASTSWAP_MODEL
+fi
 cd "$WORK"
 export LD_PRELOAD="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)"
 export ASAN_OPTIONS=detect_leaks=0 PYTHONPATH="$WORK"
