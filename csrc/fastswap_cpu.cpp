@@ -143,7 +143,7 @@ constexpr long long kChunk = 1 << 13;        // elements per OpenMP work item
 FS_MULTIVERSION
 void rb_row_dg(float* __restrict x, const float* __restrict b, const float* __restrict wt,
                const float* __restrict dg, long long lo, long long hi, long long c, long long s) {
-    constexpr long long kBlock = 128;
+    constexpr long long kBlock = 1024;
     float tmp[kBlock];
     for (long long k0 = lo; k0 < hi; k0 += kBlock) {
         const long long n = std::min(kBlock, hi - k0);
@@ -158,7 +158,7 @@ void rb_row_dg(float* __restrict x, const float* __restrict b, const float* __re
 FS_MULTIVERSION
 void rb_row(float* __restrict x, const float* __restrict b, const std::uint8_t* __restrict code,
             std::uint8_t colour, long long lo, long long hi, long long c, long long s) {
-    constexpr long long kBlock = 128;
+    constexpr long long kBlock = 1024;
     float tmp[kBlock];
     for (long long k0 = lo; k0 < hi; k0 += kBlock) {
         const long long n = std::min(kBlock, hi - k0);
