@@ -199,3 +199,27 @@ def test_property_random_regions_match_the_reference(backend, reference, h, w, k
     inner[0, :] = inner[-1, :] = inner[:, 0] = inner[:, -1] = False
     if inner.any():
         assert psnr(out[inner], exp[inner]) >= TOLERANCES["blend_min_psnr_db"][backend.NAME]
+
+
+@pytest.mark.parametrize("mode", ["normal", "mixed"])
+def test_cpu_result_does_not_depend_on_the_thread_count(mode):
+    """The cpu backend's solver shares large levels' passes among OpenMP threads or streams them on
+    one thread; both orders give every update the same inputs, so the result is the same bit for bit."""
+    cpu = pytest.importorskip("fastswap._cpu", reason="the C++ extension is not built")
+    rng = np.random.default_rng(7)
+    h, w = 230, 190  # above the size where passes go parallel
+    src = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 2)
+    dst = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (w // 2, h // 2), (w // 2 - 3, h // 2 - 2), 0, 0, 360, 255, -1)
+    mask[rng.random((h, w)) < 0.05] = 0  # holes: boundary inside the region too
+    before = cpu.num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            cpu.set_num_threads(n)
+            outs.append(cpu.poisson_blend(src, dst, mask, mode, 4, 2, 2, 0.0))
+    finally:
+        cpu.set_num_threads(before)
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+    assert not np.array_equal(outs[0][mask > 0], dst[mask > 0])  # it did solve something
