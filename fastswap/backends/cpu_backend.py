@@ -11,8 +11,8 @@ one; noise does). The coarse levels see the mask's edge where the full-resolutio
 neighbour outside the domain at a fraction theta of the coarse spacing weighs 1 / theta), so each
 V-cycle gains about a factor 10 on the error, whatever the region's shape and size. Measured against the
 exact sparse-LU solution on the pipeline's own blend problems of img2 swapped into the 20 other shared
-photos: at least 56.6 dB PSNR, median 61.0 dB (mixed: 56.1, 58.2); 46.7 dB on the worst of six random-
-noise test cases (the goal is 40).
+photos: at least 56.6 dB PSNR, median 61.0 dB (mixed: 56.1, 58.2); 46.7 dB on the worst of six
+random-noise test cases (the goal is 40).
 ``_cpu.poisson_blend`` takes these as arguments (see csrc/blend_params.h).
 """
 
