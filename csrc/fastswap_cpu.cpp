@@ -100,20 +100,23 @@ py::tuple warp_triangles(u8array src, f32array src_pts, f32array dst_pts, i32arr
 // ---------------------------------------------------------------------------------------------
 // Poisson blending: multigrid solve of the correction h = f - src (Dirichlet, irregular domain).
 //
-// Layout: every level stores h, b (right-hand side) and r (residual) channel-interleaved, so one
-// pixel's 4 neighbours are at fixed offsets +-C and +-C*w of every element, and one branch-free loop
-// over all elements updates every channel at once (auto-vectorised). Red/black Gauss-Seidel
-// updates are written as x += wt * (b + neighbours - diagonal x), where wt is 1 / diagonal on unknown
-// pixels of the colour being updated and 0 elsewhere; a red update reads only black neighbours, so
-// the loop has no dependency the vectoriser must respect. The finest level, three quarters of the
-// memory, keeps one byte per element for this (its diagonal is 4 everywhere) instead of float weights.
+// Layout (rows split by colour): every level stores x (solution), b (right-hand side) and r
+// (residual) as h rows of w pixels x C channels, but within a row the even-x pixels come first (the
+// E block, ne = (w + 1) / 2 pixels) and the odd-x pixels after them (the O block, w / 2 pixels),
+// each pixel's C channels together. Pixel (x, y) is red when x + y is even, so a red (or black)
+// Gauss-Seidel pass over a row updates exactly one of its blocks: a contiguous run of elements whose
+// left and right neighbours are the other block's elements at fixed offsets and whose upper and
+// lower neighbours sit at the same place one row away. The update loops therefore do only useful
+// work and vectorise, with no load depending on a store in flight. The finest level, three
+// quarters of the memory, keeps one byte per element for "unknown" (its diagonal is 4 everywhere);
+// coarse levels keep 1 / diagonal (0 on known elements) and the diagonal as floats.
 
 struct Level {
     int h = 0, w = 0;
-    std::vector<std::uint8_t> m;  // 1 = unknown pixel (never on the frame)
-    std::vector<float> x, b, r;   // solution, right-hand side, residual (h * w * C)
-    std::vector<float> wr, wb;    // coarse levels: 1 / diagonal on unknown red / black elements, else 0
-    std::vector<std::uint8_t> code;  // finest level: 1 / 2 on unknown red / black elements, else 0
+    std::vector<std::uint8_t> m;  // 1 = unknown pixel (never on the frame); natural pixel order (h * w)
+    std::vector<float> x, b, r;   // solution, right-hand side, residual (h * w * C, split rows)
+    std::vector<std::uint8_t> u;  // finest level: 1 on unknown elements, else 0 (split rows)
+    std::vector<float> wt;        // coarse levels: 1 / diagonal on unknown elements, else 0 (split rows)
     // Diagonal of the 5-point operator per element on coarse levels (empty on the finest, where it
     // is 4). A coarse point next to the domain's edge sees that edge where the finest mask has it,
     // at a fraction theta of the coarse spacing, and weighs it 1 / theta (Shortley-Weller's
@@ -129,7 +132,6 @@ struct Workspace {  // reused across calls (per thread) so repeated swaps do not
 thread_local Workspace tls_ws;
 
 constexpr long long kParallelMin = 1 << 16;  // elements below which a pass runs on one thread
-constexpr long long kChunk = 1 << 13;        // elements per OpenMP work item
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define FS_MULTIVERSION __attribute__((target_clones("avx2", "default")))
@@ -137,230 +139,372 @@ constexpr long long kChunk = 1 << 13;        // elements per OpenMP work item
 #define FS_MULTIVERSION
 #endif
 
-// One colour's update over elements [lo, hi) of a row of a coarse level: x += wt (b + neighbours -
-// dg x). Results go through a small block buffer so the loads of x[k +- c] never hit a store still in
-// flight (a store-forwarding stall per vector).
+// Geometry of a split row of w pixels: where pixel x's channels start, and the interior (non-frame)
+// pixels of each block: E pixels j = 1 .. ne_in (x = 2j), O pixels j = 0 .. no_in - 1 (x = 2j + 1).
+struct Split {
+    int ne, ne_in, no_in;
+    explicit Split(int w) : ne((w + 1) / 2), ne_in((w - 2) / 2), no_in((w - 1) / 2) {}
+    long long pos(int x, int c) const { return (long long)((x & 1) ? ne + (x >> 1) : (x >> 1)) * c; }
+};
+
+// One block's update: xo (the block's first interior element, n elements) from its left / right
+// neighbours xl / xr (the other block), up / down xu / xd (one row away) and b. Finest level:
+// diagonal 4, weight 1/4 on unknown elements. The five pointers address disjoint memory during the
+// loop (one block is written, the others read), hence __restrict.
 FS_MULTIVERSION
-void rb_row_dg(float* __restrict x, const float* __restrict b, const float* __restrict wt,
-               const float* __restrict dg, long long lo, long long hi, long long c, long long s) {
-    constexpr long long kBlock = 1024;
-    float tmp[kBlock];
-    for (long long k0 = lo; k0 < hi; k0 += kBlock) {
-        const long long n = std::min(kBlock, hi - k0);
-        const float* xs = x + k0;
-        for (long long i = 0; i < n; ++i)
-            tmp[i] = xs[i] + wt[k0 + i] * (b[k0 + i] + xs[i - c] + xs[i + c] + xs[i - s] + xs[i + s] - dg[k0 + i] * xs[i]);
-        std::memcpy(x + k0, tmp, (std::size_t)n * sizeof(float));
+void rb_block(float* __restrict xo, const float* __restrict xl, const float* __restrict xr,
+              const float* __restrict xu, const float* __restrict xd, const float* __restrict b,
+              const std::uint8_t* __restrict u, long long n) {
+    for (long long i = 0; i < n; ++i)
+        xo[i] = xo[i] + (u[i] ? 0.25f : 0.f) * (b[i] + xl[i] + xr[i] + xu[i] + xd[i] - 4.f * xo[i]);
+}
+
+// The same on a coarse level: weight wt (1 / diagonal, 0 on known elements), diagonal dg.
+FS_MULTIVERSION
+void rb_block_dg(float* __restrict xo, const float* __restrict xl, const float* __restrict xr,
+                 const float* __restrict xu, const float* __restrict xd, const float* __restrict b,
+                 const float* __restrict wt, const float* __restrict dg, long long n) {
+    for (long long i = 0; i < n; ++i)
+        xo[i] = xo[i] + wt[i] * (b[i] + xl[i] + xr[i] + xu[i] + xd[i] - dg[i] * xo[i]);
+}
+
+// Residual b + neighbours - diagonal x of one block's n elements into ro, 0 on known elements.
+FS_MULTIVERSION
+void residual_block(float* __restrict ro, const float* __restrict xo, const float* __restrict xl,
+                    const float* __restrict xr, const float* __restrict xu, const float* __restrict xd,
+                    const float* __restrict b, const std::uint8_t* __restrict u, long long n) {
+    for (long long i = 0; i < n; ++i)
+        ro[i] = (u[i] ? 1.f : 0.f) * (b[i] + xl[i] + xr[i] + xu[i] + xd[i] - 4.f * xo[i]);
+}
+
+FS_MULTIVERSION
+void residual_block_dg(float* __restrict ro, const float* __restrict xo, const float* __restrict xl,
+                       const float* __restrict xr, const float* __restrict xu, const float* __restrict xd,
+                       const float* __restrict b, const float* __restrict wt, const float* __restrict dg,
+                       long long n) {
+    for (long long i = 0; i < n; ++i)
+        ro[i] = wt[i] * dg[i] * (b[i] + xl[i] + xr[i] + xu[i] + xd[i] - dg[i] * xo[i]);
+}
+
+// Where one block of row r starts and what its neighbours are (element offsets into the level's
+// arrays); n = its interior elements.
+struct BlockAt {
+    long long o, l, r, n;  // first interior element, its left and right neighbours' offsets, count
+};
+
+template <int C>
+BlockAt block_at(const Level& L, int row, bool even) {
+    const Split sp(L.w);
+    const long long base = (long long)row * L.w * C, eo = (long long)sp.ne * C;
+    if (even)  // pixel x = 2j (j >= 1): left 2j - 1 = O[j - 1], right 2j + 1 = O[j]
+        return {base + C, base + eo, base + eo + C, (long long)sp.ne_in * C};
+    // pixel x = 2j + 1 (j >= 0): left 2j = E[j], right 2j + 2 = E[j + 1]
+    return {base + eo, base, base + C, (long long)sp.no_in * C};
+}
+
+// ---- Per-row steps of a V-cycle, called in the same way by the one-thread wavefront and by the
+// whole-level passes that threads share: the result does not depend on the thread count.
+
+// One colour's red-black Gauss-Seidel update of row r (colour 0: red, 1: black).
+template <int C>
+void smooth_row(Level& L, int colour, int r) {
+    const long long s = (long long)L.w * C;
+    const BlockAt a = block_at<C>(L, r, ((r + colour) & 1) == 0);
+    float* x = L.x.data();
+    if (L.dg.empty())
+        rb_block(x + a.o, x + a.l, x + a.r, x + a.o - s, x + a.o + s, L.b.data() + a.o, L.u.data() + a.o, a.n);
+    else
+        rb_block_dg(x + a.o, x + a.l, x + a.r, x + a.o - s, x + a.o + s, L.b.data() + a.o, L.wt.data() + a.o,
+                    L.dg.data() + a.o, a.n);
+}
+
+// Residual of row r's interior pixels (1 .. h-2) into L.r; its frame pixels stay 0.
+template <int C>
+void residual_row(Level& L, int r) {
+    const long long s = (long long)L.w * C;
+    const float* x = L.x.data();
+    for (const bool even : {true, false}) {
+        const BlockAt a = block_at<C>(L, r, even);
+        if (L.dg.empty())
+            residual_block(L.r.data() + a.o, x + a.o, x + a.l, x + a.r, x + a.o - s, x + a.o + s, L.b.data() + a.o,
+                           L.u.data() + a.o, a.n);
+        else
+            residual_block_dg(L.r.data() + a.o, x + a.o, x + a.l, x + a.r, x + a.o - s, x + a.o + s,
+                              L.b.data() + a.o, L.wt.data() + a.o, L.dg.data() + a.o, a.n);
     }
 }
 
-// The finest level's update of the elements coded `colour` (diagonal 4, weight 1/4).
-FS_MULTIVERSION
-void rb_row(float* __restrict x, const float* __restrict b, const std::uint8_t* __restrict code,
-            std::uint8_t colour, long long lo, long long hi, long long c, long long s) {
-    constexpr long long kBlock = 1024;
-    float tmp[kBlock];
-    for (long long k0 = lo; k0 < hi; k0 += kBlock) {
-        const long long n = std::min(kBlock, hi - k0);
-        const float* xs = x + k0;
-        for (long long i = 0; i < n; ++i) {
-            const float wt = code[k0 + i] == colour ? 0.25f : 0.f;
-            tmp[i] = xs[i] + wt * (b[k0 + i] + xs[i - c] + xs[i + c] + xs[i - s] + xs[i + s] - 4.f * xs[i]);
+// Sum of squares of row r of L.r (float partial sum, vectorisable).
+template <int C>
+double row_squares(const Level& L, int r) {
+    const long long s = (long long)L.w * C;
+    const float* v = L.r.data() + r * s;
+    float part = 0.f;
+#pragma omp simd reduction(+ : part)
+    for (long long k = 0; k < s; ++k) part += v[k] * v[k];
+    return part;
+}
+
+// Scratch rows (natural pixel order) for restriction and interpolation.
+struct RowBuf {
+    std::vector<float> a, b;
+    RowBuf(int w, int c) : a((std::size_t)w * c + 2 * c), b((std::size_t)w * c + 2 * c) {}
+};
+
+// Vertex-centred coarsening: coarse point (i, y) sits on fine point (2i, 2y). Coarse right-hand side
+// of coarse row y (1 .. K.h-2) = 4 x full weighting (1 2 1 / 2 4 2 / 1 2 1) / 16 of the fine values
+// `fine` (F's layout) on fine rows 2y-1 .. 2y+1; the 4 accounts for the doubled grid spacing in the
+// unscaled 5-point operator. Fine pixel 2i is E[i], its left and right neighbours O[i-1] and O[i]:
+// contiguous in i, so the row is computed in natural order into a scratch row, then split.
+template <int C>
+void restrict_row(const float* fine, const Level& F, Level& K, int y, RowBuf& buf) {
+    const long long fs = (long long)F.w * C, eo = (long long)Split(F.w).ne * C;
+    const float* f0 = fine + 2LL * y * fs;  // E block of the centre row
+    const float* fu = f0 - fs;
+    const float* fd = f0 + fs;
+    float* t = buf.a.data();
+    const long long n = (long long)(K.w - 2) * C;  // coarse pixels 1 .. K.w-2
+    const float* __restrict ue = fu + C;           // E[i], i from 1
+    const float* __restrict de = fd + C;
+    const float* __restrict ul = fu + eo;  // O[i - 1]
+    const float* __restrict ur = fu + eo + C;
+    const float* __restrict dl = fd + eo;
+    const float* __restrict dr = fd + eo + C;
+    const float* __restrict cl = f0 + eo;
+    const float* __restrict cr = f0 + eo + C;
+    const float* __restrict ce = f0 + C;
+    float* __restrict o = t + C;
+    for (long long e = 0; e < n; ++e)
+        o[e] = 0.25f * (ul[e] + ur[e] + dl[e] + dr[e]) + 0.5f * (ue[e] + de[e] + cl[e] + cr[e]) + ce[e];
+    const Split ks(K.w);
+    float* kb = K.b.data() + (long long)y * K.w * C;
+    for (int i = 1; i < K.w - 1; ++i) {
+        float* d = kb + ks.pos(i, C);
+        for (int c = 0; c < C; ++c) d[c] = t[(long long)i * C + c];
+    }
+}
+
+// Fine row y (1 .. F.h-2) of x (+)= bilinear interpolation of the coarse x, on unknown fine pixels
+// only (branch-free: times the unknown indicator). The coarse rows above and below are averaged and
+// put in natural order; fine pixel 2j (E[j]) takes coarse pixel j, fine pixel 2j + 1 (O[j]) the mean
+// of coarse pixels j and j + 1: both contiguous in j.
+template <int C>
+void prolong_row(const Level& K, Level& F, int y, bool add, RowBuf& buf) {
+    const int y0 = y >> 1, y1 = std::min((y + 1) >> 1, K.h - 1);
+    const long long kn = (long long)K.w * C;
+    const float* __restrict k0 = K.x.data() + y0 * kn;
+    const float* __restrict k1 = K.x.data() + y1 * kn;
+    float* __restrict t = buf.b.data();
+    for (long long e = 0; e < kn; ++e) t[e] = 0.5f * (k0[e] + k1[e]);  // vertical, whole row (split)
+    float* __restrict nat = buf.a.data();
+    const Split ks(K.w);
+    for (int i = 0; i < K.w; ++i) {
+        const float* sv = t + ks.pos(i, C);
+        for (int c = 0; c < C; ++c) nat[(long long)i * C + c] = sv[c];
+    }
+    for (const bool even : {true, false}) {
+        const BlockAt a = block_at<C>(F, y, even);
+        const float* __restrict n0 = nat + (even ? C : 0);  // coarse pixel j of fine E[j] or O[j]
+        const float* __restrict n1 = n0 + C;
+        float* __restrict o = F.x.data() + a.o;
+        if (F.dg.empty()) {
+            const std::uint8_t* __restrict u = F.u.data() + a.o;
+            if (even) {
+                if (add)
+                    for (long long e = 0; e < a.n; ++e) o[e] += (u[e] ? 1.f : 0.f) * n0[e];
+                else
+                    for (long long e = 0; e < a.n; ++e) o[e] = (u[e] ? 1.f : 0.f) * n0[e];
+            } else {
+                if (add)
+                    for (long long e = 0; e < a.n; ++e) o[e] += (u[e] ? 1.f : 0.f) * (0.5f * (n0[e] + n1[e]));
+                else
+                    for (long long e = 0; e < a.n; ++e) o[e] = (u[e] ? 1.f : 0.f) * (0.5f * (n0[e] + n1[e]));
+            }
+        } else {
+            const float* __restrict wt = F.wt.data() + a.o;
+            const float* __restrict dg = F.dg.data() + a.o;
+            if (even) {
+                if (add)
+                    for (long long e = 0; e < a.n; ++e) o[e] += wt[e] * dg[e] * n0[e];
+                else
+                    for (long long e = 0; e < a.n; ++e) o[e] = wt[e] * dg[e] * n0[e];
+            } else {
+                if (add)
+                    for (long long e = 0; e < a.n; ++e) o[e] += wt[e] * dg[e] * (0.5f * (n0[e] + n1[e]));
+                else
+                    for (long long e = 0; e < a.n; ++e) o[e] = wt[e] * dg[e] * (0.5f * (n0[e] + n1[e]));
+            }
         }
-        std::memcpy(x + k0, tmp, (std::size_t)n * sizeof(float));
-    }
-}
-
-
-// Residual b + neighbours - diagonal x over elements [lo, hi), 0 on known elements: on the finest
-// level (diagonal 4) from the element codes, on coarse ones from the weights and diagonals.
-FS_MULTIVERSION
-void residual_pass(float* __restrict r, const float* __restrict x, const float* __restrict b,
-                   const std::uint8_t* __restrict code, long long lo, long long hi, long long c, long long s) {
-#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
-    for (long long k0 = lo; k0 < hi; k0 += kChunk) {
-        const long long k1 = std::min(k0 + kChunk, hi);
-#pragma GCC ivdep
-        for (long long k = k0; k < k1; ++k)
-            r[k] = (code[k] ? 1.f : 0.f) * (b[k] + x[k - c] + x[k + c] + x[k - s] + x[k + s] - 4.f * x[k]);
-    }
-}
-
-FS_MULTIVERSION
-void residual_pass_dg(float* __restrict r, const float* __restrict x, const float* __restrict b,
-                      const float* __restrict wr, const float* __restrict wb, const float* __restrict dg,
-                      long long lo, long long hi, long long c, long long s) {
-#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
-    for (long long k0 = lo; k0 < hi; k0 += kChunk) {
-        const long long k1 = std::min(k0 + kChunk, hi);
-#pragma GCC ivdep
-        for (long long k = k0; k < k1; ++k)
-            r[k] = (wr[k] + wb[k]) * dg[k] * (b[k] + x[k - c] + x[k + c] + x[k - s] + x[k + s] - dg[k] * x[k]);
     }
 }
 
 // `sweeps` red-black Gauss-Seidel sweeps in one streaming pass over the rows (a wavefront): at step
 // y, sweep k updates the first colour on row y - 2k and the second colour on the row above it. Every
 // update then sees exactly the neighbours a plain sweep-after-sweep order would, while the rows in
-// flight stay in cache. `reverse` swaps the colours (for a symmetric V-cycle).
+// flight stay in cache. `reverse` swaps the colours (for a symmetric V-cycle). before(r) runs once
+// per row before any update reads row r; after(r) once rows r-1 .. r+1 have their final values.
+template <int C, class Before, class After>
+void smooth_stream(Level& L, int sweeps, bool reverse, Before&& before, After&& after) {
+    const int first = reverse ? 1 : 0, second = 1 - first;
+    const int last = L.h - 2;
+    if (last < 1) return;
+    before(1);
+    for (int y = 1; y <= last + 2 * sweeps; ++y) {
+        if (y + 1 <= last) before(y + 1);
+        for (int k = 0; k < sweeps; ++k) {
+            const int r1 = y - 2 * k, r2 = r1 - 1;
+            if (r1 >= 1 && r1 <= last) smooth_row<C>(L, first, r1);
+            if (r2 >= 1 && r2 <= last) smooth_row<C>(L, second, r2);
+        }
+        const int r = y - 2 * sweeps;
+        if (r >= 1 && r <= last) after(r);
+    }
+}
+
+// The same sweeps as whole-level passes, each colour's rows shared among the threads (a colour's
+// updates read only the other colour, so the order within a pass does not matter).
+template <int C>
+void smooth_parallel(Level& L, int sweeps, bool reverse) {
+    const int first = reverse ? 1 : 0, second = 1 - first;
+#pragma omp parallel
+    for (int k = 0; k < sweeps; ++k) {
+#pragma omp for schedule(static)
+        for (int r = 1; r < L.h - 1; ++r) smooth_row<C>(L, first, r);
+#pragma omp for schedule(static)
+        for (int r = 1; r < L.h - 1; ++r) smooth_row<C>(L, second, r);
+    }
+}
+
+// Whole-level passes only pay with several threads and enough elements.
+inline bool level_parallel(const Level& L, int channels) {
+#ifdef _OPENMP
+    return omp_get_max_threads() > 1 && (long long)L.h * L.w * channels > kParallelMin;
+#else
+    (void)L;
+    (void)channels;
+    return false;
+#endif
+}
+
 template <int C>
 void smooth(Level& L, int sweeps, bool reverse = false) {
-    const long long s = (long long)L.w * C;
-    const int first = reverse ? 1 : 0, second = 1 - first;  // 0: red, 1: black
-    const float* wt[2] = {L.wr.data(), L.wb.data()};
-    const float* dg = L.dg.empty() ? nullptr : L.dg.data();
-    auto row = [&](int colour, int r) {
-        if (r < 1 || r > L.h - 2) return;
-        if (dg)
-            rb_row_dg(L.x.data(), L.b.data(), wt[colour], dg, r * s + C, (r + 1) * s - C, C, s);
-        else
-            rb_row(L.x.data(), L.b.data(), L.code.data(), (std::uint8_t)(colour + 1), r * s + C, (r + 1) * s - C, C, s);
-    };
-#ifdef _OPENMP
-    // With several threads and a large level: plain sweeps, each colour's rows shared among the threads
-    // (a colour's updates read only the other colour, so the order within a pass does not matter and
-    // the result is the wavefront's, bit for bit).
-    if (omp_get_max_threads() > 1 && (long long)L.h * s > kParallelMin) {
-#pragma omp parallel
-        for (int k = 0; k < sweeps; ++k) {
-#pragma omp for schedule(static)
-            for (int r = 1; r < L.h - 1; ++r) row(first, r);
-#pragma omp for schedule(static)
-            for (int r = 1; r < L.h - 1; ++r) row(second, r);
-        }
-        return;
-    }
-#endif
-    for (int y = 1; y < L.h - 1 + 2 * sweeps; ++y)
-        for (int k = 0; k < sweeps; ++k) {
-            row(first, y - 2 * k);
-            row(second, y - 2 * k - 1);
-        }
-}
-
-template <int C>
-void residual(Level& L) {
-    const long long s = (long long)L.w * C, lo = s + C, hi = (long long)(L.h - 1) * s - C;
-    if (L.dg.empty())
-        residual_pass(L.r.data(), L.x.data(), L.b.data(), L.code.data(), lo, hi, C, s);
+    if (level_parallel(L, C))
+        smooth_parallel<C>(L, sweeps, reverse);
     else
-        residual_pass_dg(L.r.data(), L.x.data(), L.b.data(), L.wr.data(), L.wb.data(), L.dg.data(), lo, hi, C, s);
+        smooth_stream<C>(L, sweeps, reverse, [](int) {}, [](int) {});
 }
 
-// Vertex-centred coarsening: coarse point (i, j) sits on fine point (2i, 2j).
-// Coarse right-hand side = 4 x full weighting (1 2 1 / 2 4 2 / 1 2 1) / 16 of the fine values
-// (the 4 accounts for the doubled grid spacing in the unscaled 5-point operator).
+// Restrict the fine values `fine` (F's layout) into K.b, all coarse rows.
 template <int C>
-void restrict_to(const std::vector<float>& fine, const Level& F, Level& K) {
-    const std::size_t fs = (std::size_t)F.w * C;
-#pragma omp parallel for schedule(static) if ((long long)K.h * K.w * C > kParallelMin)
-    for (int y = 1; y < K.h - 1; ++y) {
-        for (int i = 1; i < K.w - 1; ++i) {
-            const float* f = fine.data() + (std::size_t)(2 * y) * fs + (std::size_t)(2 * i) * C;
-            float* o = K.b.data() + ((std::size_t)y * K.w + i) * C;
-            for (int c = 0; c < C; ++c) {
-                const float* p = f + c;
-                o[c] = 0.25f * (p[-fs - C] + p[-fs + C] + p[fs - C] + p[fs + C]) +
-                       0.5f * (p[-fs] + p[fs] + p[-C] + p[C]) + p[0];
-            }
-        }
-    }
-}
-
-// Fine x (+)= bilinear interpolation of coarse x, on unknown fine pixels only (branch-free: the
-// interpolated value is multiplied by the unknown-pixel indicator (wr + wb) x diagonal). Per fine
-// row: the coarse rows above and below averaged, then widened to the fine row (even pixels take
-// the coarse value, odd ones the mean of two), then one vectorisable pass.
-template <int C>
-void prolong(const Level& K, Level& F, bool add) {
-#pragma omp parallel if ((long long)F.h * F.w * C > kParallelMin)
+void restrict_all(const float* fine, const Level& F, Level& K) {
+#pragma omp parallel if (level_parallel(K, C))
     {
-        std::vector<float> tmp((std::size_t)K.w * C), wide((std::size_t)F.w * C + 2 * C);
+        RowBuf buf(K.w, C);
 #pragma omp for schedule(static)
-        for (int y = 1; y < F.h - 1; ++y) {
-            const int y0 = y >> 1, y1 = std::min((y + 1) >> 1, K.h - 1);
-            const float* k0 = K.x.data() + (std::size_t)y0 * K.w * C;
-            const float* k1 = K.x.data() + (std::size_t)y1 * K.w * C;
-            for (int e = 0; e < K.w * C; ++e) tmp[e] = 0.5f * (k0[e] + k1[e]);  // vertical, whole row
-            for (int j = 0; j < K.w; ++j) {
-                const int jn = std::min(j + 1, K.w - 1);
-                for (int c = 0; c < C; ++c) {
-                    wide[(std::size_t)(2 * j) * C + c] = tmp[(std::size_t)j * C + c];
-                    wide[(std::size_t)(2 * j + 1) * C + c] = 0.5f * (tmp[(std::size_t)j * C + c] + tmp[(std::size_t)jn * C + c]);
-                }
-            }
-            const std::size_t row = (std::size_t)y * F.w * C;
-            float* __restrict o = F.x.data() + row;
-            const float* __restrict wd = wide.data();
-            const int lo = C, hi = (F.w - 1) * C;
-            if (F.dg.empty()) {
-                const std::uint8_t* __restrict code = F.code.data() + row;
-                if (add)
-                    for (int e = lo; e < hi; ++e) o[e] += (code[e] ? 1.f : 0.f) * wd[e];
-                else
-                    for (int e = lo; e < hi; ++e) o[e] = (code[e] ? 1.f : 0.f) * wd[e];
-            } else {
-                const float* __restrict wr = F.wr.data() + row;
-                const float* __restrict wb = F.wb.data() + row;
-                const float* __restrict dg = F.dg.data() + row;
-                if (add)
-                    for (int e = lo; e < hi; ++e) o[e] += (wr[e] + wb[e]) * dg[e] * wd[e];
-                else
-                    for (int e = lo; e < hi; ++e) o[e] = (wr[e] + wb[e]) * dg[e] * wd[e];
-            }
-        }
+        for (int y = 1; y < K.h - 1; ++y) restrict_row<C>(fine, F, K, y, buf);
     }
 }
 
+// RMS of level L's residual over its `unknowns` elements.
 template <int C>
-void vcycle(std::vector<Level>& lv, std::size_t l, const BlendParams& p) {
+float level_rms(Level& L, long long unknowns) {
+    double acc = 0.0;
+    for (int y = 1; y < L.h - 1; ++y) {
+        residual_row<C>(L, y);
+        acc += row_squares<C>(L, y);
+    }
+    return unknowns ? (float)std::sqrt(acc / (double)unknowns) : 0.f;
+}
+
+// V-cycle on level l. `entry`: x of level l is first set to the interpolation of the next level's x
+// (full multigrid's step up). `rms`: also return the RMS of level l's residual after the cycle over
+// `unknowns` elements (0 otherwise). One thread streams each smoothing with the interpolation before
+// it and the residual and restriction after it riding along; several threads share whole-level
+// passes. Both run the same row steps on the same inputs.
+template <int C>
+float vcycle(std::vector<Level>& lv, std::size_t l, const BlendParams& p, bool entry = false, bool rms = false,
+             long long unknowns = 0) {
     Level& L = lv[l];
     if (l + 1 == lv.size()) {  // coarsest: symmetric Gauss-Seidel (forward, then the colours reversed)
         smooth<C>(L, 15);
         smooth<C>(L, 15, true);
-        return;
+        return 0.f;
     }
     Level& K = lv[l + 1];
-    smooth<C>(L, p.pre_smooth);
-    residual<C>(L);
-    restrict_to<C>(L.r, L, K);
-    std::fill(K.x.begin(), K.x.end(), 0.f);
-    vcycle<C>(lv, l + 1, p);
-    prolong<C>(K, L, true);
-    smooth<C>(L, p.post_smooth, true);
-}
-
-// RMS of the finest level's residual over its `unknowns` elements (computed into F.r, which is 0
-// elsewhere).
-template <int C>
-float residual_rms(Level& F, long long unknowns) {
-    residual<C>(F);
-    double acc = 0.0;
-    const float* r = F.r.data();
-    const long long n = (long long)F.r.size();
-    for (long long k0 = 0; k0 < n; k0 += kChunk) {  // float partial sums, vectorisable
-        const long long k1 = std::min(k0 + kChunk, n);
-        float part = 0.f;
-#pragma omp simd reduction(+ : part)
-        for (long long k = k0; k < k1; ++k) part += r[k] * r[k];
-        acc += part;
+    const int last = L.h - 2;
+    std::vector<double> sq(rms ? (std::size_t)L.h : 0, 0.0);  // per-row sums of squares, added in row order
+    if (level_parallel(L, C)) {
+        if (entry) {
+#pragma omp parallel
+            {
+                RowBuf buf(K.w, C);
+#pragma omp for schedule(static)
+                for (int y = 1; y <= last; ++y) prolong_row<C>(K, L, y, false, buf);
+            }
+        }
+        smooth_parallel<C>(L, p.pre_smooth, false);
+#pragma omp parallel for schedule(static)
+        for (int y = 1; y <= last; ++y) residual_row<C>(L, y);
+        restrict_all<C>(L.r.data(), L, K);
+        std::fill(K.x.begin(), K.x.end(), 0.f);
+        vcycle<C>(lv, l + 1, p);
+#pragma omp parallel
+        {
+            RowBuf buf(K.w, C);
+#pragma omp for schedule(static)
+            for (int y = 1; y <= last; ++y) prolong_row<C>(K, L, y, true, buf);
+        }
+        smooth_parallel<C>(L, p.post_smooth, true);
+        if (rms) {
+#pragma omp parallel for schedule(static)
+            for (int y = 1; y <= last; ++y) {
+                residual_row<C>(L, y);
+                sq[y] = row_squares<C>(L, y);
+            }
+        }
+    } else {
+        RowBuf buf(std::max(K.w, L.w), C);
+        int next = 1;  // next coarse row to restrict: coarse row y needs fine residual rows up to 2y+1
+        smooth_stream<C>(
+            L, p.pre_smooth, false,
+            [&](int y) {
+                if (entry) prolong_row<C>(K, L, y, false, buf);
+            },
+            [&](int y) {
+                residual_row<C>(L, y);
+                const int done = y == last ? L.h - 1 : y;  // the frame row's residual is 0 already
+                for (; next <= K.h - 2 && 2 * next + 1 <= done; ++next) restrict_row<C>(L.r.data(), L, K, next, buf);
+            });
+        std::fill(K.x.begin(), K.x.end(), 0.f);
+        vcycle<C>(lv, l + 1, p);
+        smooth_stream<C>(
+            L, p.post_smooth, true, [&](int y) { prolong_row<C>(K, L, y, true, buf); },
+            [&](int y) {
+                if (!rms) return;
+                residual_row<C>(L, y);
+                sq[y] = row_squares<C>(L, y);
+            });
     }
+    if (!rms) return 0.f;
+    double acc = 0.0;
+    for (double v : sq) acc += v;
     return unknowns ? (float)std::sqrt(acc / (double)unknowns) : 0.f;
 }
 
 // Smoother weights (1 / diagonal) and diagonals of coarse level L, whose spacing is `step` (> 1)
 // finest pixels: a neighbour outside the domain counts 1 / theta, theta = the distance in coarse
 // spacings from the point to the first finest-level pixel outside the domain in that direction.
-// Every element is written (0 on known ones), row by row.
+// Every element is written (0 on known ones).
 template <int C>
 void set_weights(Level& L, const Level& finest, int step) {
     const std::size_t n = (std::size_t)L.h * L.w;
-    L.wr.resize(n * C);
-    L.wb.resize(n * C);
+    L.wt.resize(n * C);
     L.dg.resize(n * C);
+    L.u.clear();
     const int fw = finest.w, fh = finest.h, lw = L.w;
     const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
     const std::uint8_t* m = L.m.data();
+    const Split sp(lw);
     for (int y = 0; y < L.h; ++y)
         for (int i = 0; i < lw; ++i) {
             const std::size_t k = (std::size_t)y * lw + i;
@@ -385,49 +529,42 @@ void set_weights(Level& L, const Level& finest, int step) {
                 }
                 inv = 1.f / diag;
             }
-            const bool black = (y + i) & 1;
-            const float fr = black ? 0.f : inv, fb = black ? inv : 0.f;
+            const std::size_t e = (std::size_t)y * lw * C + (std::size_t)sp.pos(i, C);
             for (int c = 0; c < C; ++c) {
-                L.wr[k * C + c] = fr;
-                L.wb[k * C + c] = fb;
-                L.dg[k * C + c] = diag;
+                L.wt[e + c] = inv;
+                L.dg[e + c] = diag;
             }
         }
 }
 
-// g = dst - src on known elements, 0 on unknown ones, over elements [lo, hi).
+// Right-hand side of one row in natural order (see numpy_backend.poisson_system): on unknown
+// elements, the known neighbours' g = dst - src, plus (mixed) the change of guidance where the
+// target's gradient is the stronger one. `g` points at the row's first element (rows above and
+// below at -+ s), `ind` is the row's unknown indicator per element.
 FS_MULTIVERSION
-void boundary_difference(float* __restrict g, const std::uint8_t* __restrict src, const std::uint8_t* __restrict dst,
-                         const std::uint8_t* __restrict code, long long lo, long long hi) {
-    for (long long k = lo; k < hi; ++k) g[k] = (code[k] ? 0.f : 1.f) * ((float)dst[k] - (float)src[k]);
-}
-
-// Right-hand side on unknown elements of [lo, hi): the known neighbours' g, plus (mixed) the change
-// of guidance where the target's gradient is the stronger one.
-FS_MULTIVERSION
-void rhs_pass(float* __restrict b, const float* __restrict g, const std::uint8_t* __restrict code, long long lo,
-              long long hi, long long c, long long s) {
-    for (long long k = lo; k < hi; ++k) b[k] = (code[k] ? 1.f : 0.f) * (g[k - c] + g[k + c] + g[k - s] + g[k + s]);
+void rhs_row(float* __restrict b, const float* __restrict g, const float* __restrict ind, long long n, long long c,
+             long long s) {
+    for (long long k = 0; k < n; ++k) b[k] = ind[k] * (g[k - c] + g[k + c] + g[k - s] + g[k + s]);
 }
 
 FS_MULTIVERSION
-void rhs_pass_mixed(float* __restrict b, const float* __restrict g, const std::uint8_t* __restrict src,
-                    const std::uint8_t* __restrict dst, const std::uint8_t* __restrict code, long long lo,
-                    long long hi, long long c, long long s) {
-    for (long long k = lo; k < hi; ++k) {
+void rhs_row_mixed(float* __restrict b, const float* __restrict g, const std::uint8_t* __restrict src,
+                   const std::uint8_t* __restrict dst, const float* __restrict ind, long long n, long long c,
+                   long long s) {
+    for (long long k = 0; k < n; ++k) {
         float acc = g[k - c] + g[k + c] + g[k - s] + g[k + s];
         const float sp = src[k], dp = dst[k];
         for (const long long o : {-c, c, -s, s}) {
             const float gs = sp - (float)src[k + o], gd = dp - (float)dst[k + o];
             acc += std::abs(gd) > std::abs(gs) ? gd - gs : 0.f;
         }
-        b[k] = (code[k] ? 1.f : 0.f) * acc;
+        b[k] = ind[k] * acc;
     }
 }
 
 // out = the solved pixel (src + x, rounded and clamped) on unknown pixels, dst elsewhere: per row, the
 // solution for every element, then a byte select by the row's mask widened to elements (both loops
-// vectorised).
+// vectorised). x is the row in natural order.
 template <int C>
 inline __attribute__((always_inline)) void result_row_impl(const std::uint8_t* __restrict src,
                                                             const std::uint8_t* __restrict dst,
@@ -458,13 +595,29 @@ FS_MULTIVERSION void result_row(const std::uint8_t* src, const std::uint8_t* dst
     result_row_impl<C>(src, dst, x, unknown, out, w);
 }
 
+// Natural-order copy of a split row of w pixels.
+template <int C>
+void unsplit_row(const float* split, float* nat, int w) {
+    const Split sp(w);
+    for (int x = 0; x < w; ++x) {
+        const float* sv = split + sp.pos(x, C);
+        for (int c = 0; c < C; ++c) nat[(long long)x * C + c] = sv[c];
+    }
+}
+
 template <int C>
 void write_result(const Level& F, const std::uint8_t* src, const std::uint8_t* dst, std::uint8_t* out) {
     const std::size_t rs = (std::size_t)F.w * C;
-#pragma omp parallel for schedule(static) if ((long long)F.h * F.w * C > kParallelMin)
-    for (int y = 0; y < F.h; ++y)
-        result_row<C>(src + y * rs, dst + y * rs, F.x.data() + y * rs, F.m.data() + (std::size_t)y * F.w,
-                      out + y * rs, F.w);
+#pragma omp parallel if ((long long)F.h * F.w * C > kParallelMin)
+    {
+        std::vector<float> nat(rs);
+#pragma omp for schedule(static)
+        for (int y = 0; y < F.h; ++y) {
+            unsplit_row<C>(F.x.data() + y * rs, nat.data(), F.w);
+            result_row<C>(src + y * rs, dst + y * rs, nat.data(), F.m.data() + (std::size_t)y * F.w, out + y * rs,
+                          F.w);
+        }
+    }
 }
 
 template <int C>
@@ -483,7 +636,7 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
         L.h = lh; L.w = lw;
         std::size_t n = (std::size_t)lh * lw;
         L.m.assign(n, 0);
-        if (nl == 1) {  // the finest: every element is written below (x's frame explicitly)
+        if (nl == 1) {  // the finest: every element is written below (the frame explicitly)
             L.x.resize(n * C);
             L.b.resize(n * C);
             L.r.resize(n * C);
@@ -499,19 +652,20 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
     for (std::size_t i = 0; i < nl; ++i) levels.push_back(std::move(lv[i]));
 
     Level& F = levels[0];
+    const Split fsp(w);
+    const long long es = (long long)w * C;
     long long unknowns = 0;  // unknown elements (pixels x channels)
-    F.code.resize((std::size_t)h * w * C);
-    F.wr.clear();
-    F.wb.clear();
+    F.u.resize((std::size_t)h * w * C);
+    F.wt.clear();
     F.dg.clear();
     for (int y = 0; y < h; ++y) {
-        std::uint8_t* cd = F.code.data() + (std::size_t)y * w * C;
+        std::uint8_t* ur = F.u.data() + y * es;
         for (int i = 0; i < w; ++i) {
             const bool u = y > 0 && y < h - 1 && i > 0 && i < w - 1 && mask[(std::size_t)y * w + i] != 0;
             F.m[(std::size_t)y * w + i] = u;
             unknowns += u ? C : 0;
-            const std::uint8_t v = u ? (std::uint8_t)(1 + ((y + i) & 1)) : 0;
-            for (int c = 0; c < C; ++c) cd[i * C + c] = v;
+            std::uint8_t* d = ur + fsp.pos(i, C);
+            for (int c = 0; c < C; ++c) d[c] = u;
         }
     }
     for (std::size_t l = 1; l < nl; ++l) {  // coarse point unknown if its fine point is; frame never
@@ -522,51 +676,78 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
                 K.m[(std::size_t)y * K.w + i] = P.m[(std::size_t)(2 * y) * P.w + 2 * i];
         set_weights<C>(K, F, 1 << l);
     }
-    // Right-hand side of the correction problem (see numpy_backend.poisson_system), element-wise:
-    // b = sum over the 4 neighbours q of [q known] (dst_q - src_q) + [mixed] guidance change.
+    // Right-hand side of the correction problem, computed in natural order (g = dst - src on known
+    // pixels, in F.r as scratch), then split into F.b row by row.
     {
-        const long long es = (long long)w * C, lo = es + C, hi = (long long)(h - 1) * es - C;
-        std::vector<float>& g = F.r;  // scratch: (dst - src) on known pixels, 0 on unknown ones
-        const std::uint8_t* code = F.code.data();
-#pragma omp parallel for schedule(static) if ((long long)h * w * C > kParallelMin)
-        for (long long k0 = 0; k0 < (long long)h * w * C; k0 += kChunk)
-            boundary_difference(g.data(), src, dst, code, k0, std::min(k0 + kChunk, (long long)h * w * C));
-#pragma omp parallel for schedule(static) if (hi - lo > kParallelMin)
-        for (long long k0 = lo; k0 < hi; k0 += kChunk) {
-            const long long k1 = std::min(k0 + kChunk, hi);
-            if (p.mixed)
-                rhs_pass_mixed(F.b.data(), g.data(), src, dst, code, k0, k1, C, es);
-            else
-                rhs_pass(F.b.data(), g.data(), code, k0, k1, C, es);
+        std::vector<float>& g = F.r;
+#pragma omp parallel if ((long long)h * w * C > kParallelMin)
+        {
+            std::vector<float> ind(es), row(es);
+#pragma omp for schedule(static)
+            for (int y = 0; y < h; ++y) {
+                const std::uint8_t* m = F.m.data() + (std::size_t)y * w;
+                for (int i = 0; i < w; ++i)
+                    for (int c = 0; c < C; ++c) ind[(std::size_t)i * C + c] = m[i] ? 1.f : 0.f;
+                const long long k0 = y * es;
+                for (long long k = 0; k < es; ++k)
+                    g[k0 + k] = (1.f - ind[k]) * ((float)dst[k0 + k] - (float)src[k0 + k]);
+            }
+#pragma omp for schedule(static)
+            for (int y = 1; y < h - 1; ++y) {
+                const std::uint8_t* m = F.m.data() + (std::size_t)y * w;
+                for (int i = 0; i < w; ++i)
+                    for (int c = 0; c < C; ++c) ind[(std::size_t)i * C + c] = m[i] ? 1.f : 0.f;
+                const long long k0 = y * es;
+                std::fill(row.begin(), row.end(), 0.f);
+                if (p.mixed)
+                    rhs_row_mixed(row.data() + C, g.data() + k0 + C, src + k0 + C, dst + k0 + C, ind.data() + C,
+                                  es - 2 * C, C, es);
+                else
+                    rhs_row(row.data() + C, g.data() + k0 + C, ind.data() + C, es - 2 * C, C, es);
+                float* bo = F.b.data() + k0;
+                for (int i = 0; i < w; ++i) {
+                    float* d = bo + fsp.pos(i, C);
+                    for (int c = 0; c < C; ++c) d[c] = row[(std::size_t)i * C + c];
+                }
+            }
         }
-        // The residual passes write rows 1 .. h-2 only; the restriction of an even-sized level reads
-        // the last row too, so the scratch values there must not stay behind.
-        std::fill(g.begin(), g.begin() + lo, 0.f);
-        std::fill(g.begin() + hi, g.end(), 0.f);
-        std::fill(F.b.begin(), F.b.begin() + lo, 0.f);
-        std::fill(F.b.begin() + hi, F.b.end(), 0.f);
-        // x: the frame stays 0 (interpolation writes the inside only); all of it on a single level.
+        std::fill(F.b.begin(), F.b.begin() + es, 0.f);
+        std::fill(F.b.end() - es, F.b.end(), 0.f);
+        // r: the scratch goes; its frame stays 0 from here on (the residual passes write the inside,
+        // and the restriction of an even-sized level reads the last row and column too). x: the
+        // frame stays 0 (interpolation writes the inside only); all of it on a single level.
+        std::fill(g.begin(), g.begin() + es, 0.f);
+        std::fill(g.end() - es, g.end(), 0.f);
+        for (int y = 1; y < h - 1; ++y)
+            for (const int i : {0, w - 1})
+                std::fill_n(g.begin() + y * es + fsp.pos(i, C), C, 0.f);
         if (nl == 1) {
             std::fill(F.x.begin(), F.x.end(), 0.f);
         } else {
             std::fill(F.x.begin(), F.x.begin() + es, 0.f);
             std::fill(F.x.end() - es, F.x.end(), 0.f);
-            for (int y = 1; y < h - 1; ++y) {
-                std::fill_n(F.x.begin() + y * es, C, 0.f);
-                std::fill_n(F.x.begin() + (y + 1) * es - C, C, 0.f);
-            }
+            for (int y = 1; y < h - 1; ++y)
+                for (const int i : {0, w - 1})
+                    std::fill_n(F.x.begin() + y * es + fsp.pos(i, C), C, 0.f);
         }
     }
-    // Full multigrid: restrict the right-hand side, solve coarsest, interpolate up with a V-cycle each.
-    for (std::size_t l = 1; l < nl; ++l) restrict_to<C>(levels[l - 1].b, levels[l - 1], levels[l]);
-    smooth<C>(levels[nl - 1], 30);
-    for (std::size_t l = nl - 1; l-- > 0;) {
-        prolong<C>(levels[l + 1], levels[l], false);
-        vcycle<C>(levels, l, p);
-    }
-    for (int it = 0; it < p.cycles; ++it) {
-        if (p.tol > 0.f && residual_rms<C>(F, unknowns) < p.tol) break;
-        vcycle<C>(levels, 0, p);
+    // Full multigrid: restrict the right-hand side, solve coarsest, interpolate up with a V-cycle
+    // each. Then further V-cycles (at most p.cycles) while the finest residual's RMS is at least
+    // p.tol; each cycle's last pass computes that RMS on the way.
+    for (std::size_t l = 1; l < nl; ++l) restrict_all<C>(levels[l - 1].b.data(), levels[l - 1], levels[l]);
+    const bool check = p.tol > 0.f && p.cycles > 0;
+    if (nl == 1) {  // a region too small to coarsen: Gauss-Seidel alone
+        smooth<C>(F, 30);
+        for (int it = 0; it < p.cycles; ++it) {
+            if (check && level_rms<C>(F, unknowns) < p.tol) break;
+            vcycle<C>(levels, 0, p);
+        }
+    } else {
+        smooth<C>(levels[nl - 1], 30);
+        for (std::size_t l = nl - 1; l-- > 1;) vcycle<C>(levels, l, p, true);
+        float rms = vcycle<C>(levels, 0, p, true, check, unknowns);
+        for (int it = 0; it < p.cycles && (!check || rms >= p.tol); ++it)
+            rms = vcycle<C>(levels, 0, p, false, check && it + 1 < p.cycles, unknowns);
     }
     write_result<C>(F, src, dst, out);
     for (std::size_t i = 0; i < nl; ++i) lv[i] = std::move(levels[i]);
