@@ -537,16 +537,17 @@ void set_weights(Level& L, const Level& finest, int step) {
         }
 }
 
-// Right-hand side of one row in natural order (see numpy_backend.poisson_system): on unknown
-// elements, the known neighbours' g = dst - src, plus (mixed) the change of guidance where the
-// target's gradient is the stronger one. `g` points at the row's first element (rows above and
-// below at -+ s), `ind` is the row's unknown indicator per element.
+// Right-hand side of one block's n elements (normal mode; see numpy_backend.poisson_system): on
+// unknown elements the sum of the neighbours' g (dst - src on known pixels, 0 elsewhere).
 FS_MULTIVERSION
-void rhs_row(float* __restrict b, const float* __restrict g, const float* __restrict ind, long long n, long long c,
-             long long s) {
-    for (long long k = 0; k < n; ++k) b[k] = ind[k] * (g[k - c] + g[k + c] + g[k - s] + g[k + s]);
+void rhs_block(float* __restrict bo, const float* __restrict gl, const float* __restrict gr,
+               const float* __restrict gu, const float* __restrict gd, const std::uint8_t* __restrict u, long long n) {
+    for (long long k = 0; k < n; ++k) bo[k] = (u[k] ? 1.f : 0.f) * (gl[k] + gr[k] + gu[k] + gd[k]);
 }
 
+// Mixed mode, one row in natural order: the known neighbours' g plus the change of guidance where
+// the target's gradient is the stronger one. `g` points at the row's first element (rows above and
+// below at -+ s), `ind` is the row's unknown indicator per element.
 FS_MULTIVERSION
 void rhs_row_mixed(float* __restrict b, const float* __restrict g, const std::uint8_t* __restrict src,
                    const std::uint8_t* __restrict dst, const float* __restrict ind, long long n, long long c,
@@ -676,38 +677,63 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
                 K.m[(std::size_t)y * K.w + i] = P.m[(std::size_t)(2 * y) * P.w + 2 * i];
         set_weights<C>(K, F, 1 << l);
     }
-    // Right-hand side of the correction problem, computed in natural order (g = dst - src on known
-    // pixels, in F.r as scratch), then split into F.b row by row.
+    // Right-hand side of the correction problem, from g = dst - src on known pixels (in F.r as
+    // scratch). Normal mode: g split like the solution, then b block by block (contiguous loops);
+    // mixed mode, which compares gradients of src and dst: in natural order, then split row by row.
     {
         std::vector<float>& g = F.r;
-#pragma omp parallel if ((long long)h * w * C > kParallelMin)
-        {
-            std::vector<float> ind(es), row(es);
-#pragma omp for schedule(static)
+        const bool par = (long long)h * w * C > kParallelMin;
+        if (!p.mixed) {
+#pragma omp parallel for schedule(static) if (par)
             for (int y = 0; y < h; ++y) {
                 const std::uint8_t* m = F.m.data() + (std::size_t)y * w;
-                for (int i = 0; i < w; ++i)
-                    for (int c = 0; c < C; ++c) ind[(std::size_t)i * C + c] = m[i] ? 1.f : 0.f;
-                const long long k0 = y * es;
-                for (long long k = 0; k < es; ++k)
-                    g[k0 + k] = (1.f - ind[k]) * ((float)dst[k0 + k] - (float)src[k0 + k]);
+                const std::uint8_t* sr = src + y * es;
+                const std::uint8_t* dr = dst + y * es;
+                float* gr = g.data() + y * es;
+                for (int i = 0; i < w; ++i) {
+                    const float known = m[i] ? 0.f : 1.f;
+                    float* d = gr + fsp.pos(i, C);
+                    for (int c = 0; c < C; ++c)
+                        d[c] = known * ((float)dr[(std::size_t)i * C + c] - (float)sr[(std::size_t)i * C + c]);
+                }
             }
+#pragma omp parallel for schedule(static) if (par)
+            for (int y = 1; y < h - 1; ++y)
+                for (const bool even : {true, false}) {
+                    const BlockAt a = block_at<C>(F, y, even);
+                    rhs_block(F.b.data() + a.o, g.data() + a.l, g.data() + a.r, g.data() + a.o - es,
+                              g.data() + a.o + es, F.u.data() + a.o, a.n);
+                }
+            for (int y = 1; y < h - 1; ++y)  // the frame pixels of b (the blocks cover the inside)
+                for (const int i : {0, w - 1})
+                    std::fill_n(F.b.begin() + y * es + fsp.pos(i, C), C, 0.f);
+        } else {
+#pragma omp parallel if (par)
+            {
+                std::vector<float> ind(es), row(es);
 #pragma omp for schedule(static)
-            for (int y = 1; y < h - 1; ++y) {
-                const std::uint8_t* m = F.m.data() + (std::size_t)y * w;
-                for (int i = 0; i < w; ++i)
-                    for (int c = 0; c < C; ++c) ind[(std::size_t)i * C + c] = m[i] ? 1.f : 0.f;
-                const long long k0 = y * es;
-                std::fill(row.begin(), row.end(), 0.f);
-                if (p.mixed)
+                for (int y = 0; y < h; ++y) {
+                    const std::uint8_t* m = F.m.data() + (std::size_t)y * w;
+                    for (int i = 0; i < w; ++i)
+                        for (int c = 0; c < C; ++c) ind[(std::size_t)i * C + c] = m[i] ? 1.f : 0.f;
+                    const long long k0 = y * es;
+                    for (long long k = 0; k < es; ++k)
+                        g[k0 + k] = (1.f - ind[k]) * ((float)dst[k0 + k] - (float)src[k0 + k]);
+                }
+#pragma omp for schedule(static)
+                for (int y = 1; y < h - 1; ++y) {
+                    const std::uint8_t* m = F.m.data() + (std::size_t)y * w;
+                    for (int i = 0; i < w; ++i)
+                        for (int c = 0; c < C; ++c) ind[(std::size_t)i * C + c] = m[i] ? 1.f : 0.f;
+                    const long long k0 = y * es;
+                    std::fill(row.begin(), row.end(), 0.f);
                     rhs_row_mixed(row.data() + C, g.data() + k0 + C, src + k0 + C, dst + k0 + C, ind.data() + C,
                                   es - 2 * C, C, es);
-                else
-                    rhs_row(row.data() + C, g.data() + k0 + C, ind.data() + C, es - 2 * C, C, es);
-                float* bo = F.b.data() + k0;
-                for (int i = 0; i < w; ++i) {
-                    float* d = bo + fsp.pos(i, C);
-                    for (int c = 0; c < C; ++c) d[c] = row[(std::size_t)i * C + c];
+                    float* bo = F.b.data() + k0;
+                    for (int i = 0; i < w; ++i) {
+                        float* d = bo + fsp.pos(i, C);
+                        for (int c = 0; c < C; ++c) d[c] = row[(std::size_t)i * C + c];
+                    }
                 }
             }
         }
