@@ -147,6 +147,16 @@ struct Split {
     long long pos(int x, int c) const { return (long long)((x & 1) ? ne + (x >> 1) : (x >> 1)) * c; }
 };
 
+// Calls f(x, e) for every pixel x of a split row of w pixels, e = the element offset of its first
+// channel in the row: the E block (x = 0, 2, ...), then the O block (x = 1, 3, ...), with no branch
+// per pixel.
+template <int C, class Fn>
+inline void for_each_split(int w, Fn&& f) {
+    const int ne = (w + 1) / 2;
+    for (int j = 0; j < ne; ++j) f(2 * j, (long long)j * C);
+    for (int j = 0; j < w / 2; ++j) f(2 * j + 1, (long long)(ne + j) * C);
+}
+
 // One block's update: xo (the block's first interior element, n elements) from its left / right
 // neighbours xl / xr (the other block), up / down xu / xd (one row away) and b. Finest level:
 // diagonal 4, weight 1/4 on unknown elements. The five pointers address disjoint memory during the
@@ -245,6 +255,14 @@ double row_squares(const Level& L, int r) {
     return part;
 }
 
+// Natural-order copy of a split row of w pixels.
+template <int C>
+void unsplit_row(const float* split, float* nat, int w) {
+    for_each_split<C>(w, [&](int x, long long e) {
+        for (int c = 0; c < C; ++c) nat[(long long)x * C + c] = split[e + c];
+    });
+}
+
 // Scratch rows (natural pixel order) for restriction and interpolation.
 struct RowBuf {
     std::vector<float> a, b;
@@ -276,12 +294,11 @@ void restrict_row(const float* fine, const Level& F, Level& K, int y, RowBuf& bu
     float* __restrict o = t + C;
     for (long long e = 0; e < n; ++e)
         o[e] = 0.25f * (ul[e] + ur[e] + dl[e] + dr[e]) + 0.5f * (ue[e] + de[e] + cl[e] + cr[e]) + ce[e];
-    const Split ks(K.w);
+    for (int c = 0; c < C; ++c) t[c] = t[(long long)(K.w - 1) * C + c] = 0.f;  // the frame stays 0
     float* kb = K.b.data() + (long long)y * K.w * C;
-    for (int i = 1; i < K.w - 1; ++i) {
-        float* d = kb + ks.pos(i, C);
-        for (int c = 0; c < C; ++c) d[c] = t[(long long)i * C + c];
-    }
+    for_each_split<C>(K.w, [&](int i, long long e) {
+        for (int c = 0; c < C; ++c) kb[e + c] = t[(long long)i * C + c];
+    });
 }
 
 // Fine row y (1 .. F.h-2) of x (+)= bilinear interpolation of the coarse x, on unknown fine pixels
@@ -297,11 +314,7 @@ void prolong_row(const Level& K, Level& F, int y, bool add, RowBuf& buf) {
     float* __restrict t = buf.b.data();
     for (long long e = 0; e < kn; ++e) t[e] = 0.5f * (k0[e] + k1[e]);  // vertical, whole row (split)
     float* __restrict nat = buf.a.data();
-    const Split ks(K.w);
-    for (int i = 0; i < K.w; ++i) {
-        const float* sv = t + ks.pos(i, C);
-        for (int c = 0; c < C; ++c) nat[(long long)i * C + c] = sv[c];
-    }
+    unsplit_row<C>(t, nat, K.w);
     for (const bool even : {true, false}) {
         const BlockAt a = block_at<C>(F, y, even);
         const float* __restrict n0 = nat + (even ? C : 0);  // coarse pixel j of fine E[j] or O[j]
@@ -596,15 +609,6 @@ FS_MULTIVERSION void result_row(const std::uint8_t* src, const std::uint8_t* dst
     result_row_impl<C>(src, dst, x, unknown, out, w);
 }
 
-// Natural-order copy of a split row of w pixels.
-template <int C>
-void unsplit_row(const float* split, float* nat, int w) {
-    const Split sp(w);
-    for (int x = 0; x < w; ++x) {
-        const float* sv = split + sp.pos(x, C);
-        for (int c = 0; c < C; ++c) nat[(long long)x * C + c] = sv[c];
-    }
-}
 
 template <int C>
 void write_result(const Level& F, const std::uint8_t* src, const std::uint8_t* dst, std::uint8_t* out) {
@@ -660,14 +664,16 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
     F.wt.clear();
     F.dg.clear();
     for (int y = 0; y < h; ++y) {
-        std::uint8_t* ur = F.u.data() + y * es;
+        std::uint8_t* mr = F.m.data() + (std::size_t)y * w;
         for (int i = 0; i < w; ++i) {
             const bool u = y > 0 && y < h - 1 && i > 0 && i < w - 1 && mask[(std::size_t)y * w + i] != 0;
-            F.m[(std::size_t)y * w + i] = u;
+            mr[i] = u;
             unknowns += u ? C : 0;
-            std::uint8_t* d = ur + fsp.pos(i, C);
-            for (int c = 0; c < C; ++c) d[c] = u;
         }
+        std::uint8_t* ur = F.u.data() + y * es;
+        for_each_split<C>(w, [&](int i, long long e) {
+            for (int c = 0; c < C; ++c) ur[e + c] = mr[i];
+        });
     }
     for (std::size_t l = 1; l < nl; ++l) {  // coarse point unknown if its fine point is; frame never
         Level& K = levels[l];
@@ -690,12 +696,11 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
                 const std::uint8_t* sr = src + y * es;
                 const std::uint8_t* dr = dst + y * es;
                 float* gr = g.data() + y * es;
-                for (int i = 0; i < w; ++i) {
+                for_each_split<C>(w, [&](int i, long long e) {
                     const float known = m[i] ? 0.f : 1.f;
-                    float* d = gr + fsp.pos(i, C);
                     for (int c = 0; c < C; ++c)
-                        d[c] = known * ((float)dr[(std::size_t)i * C + c] - (float)sr[(std::size_t)i * C + c]);
-                }
+                        gr[e + c] = known * ((float)dr[(std::size_t)i * C + c] - (float)sr[(std::size_t)i * C + c]);
+                });
             }
 #pragma omp parallel for schedule(static) if (par)
             for (int y = 1; y < h - 1; ++y)
@@ -730,10 +735,9 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
                     rhs_row_mixed(row.data() + C, g.data() + k0 + C, src + k0 + C, dst + k0 + C, ind.data() + C,
                                   es - 2 * C, C, es);
                     float* bo = F.b.data() + k0;
-                    for (int i = 0; i < w; ++i) {
-                        float* d = bo + fsp.pos(i, C);
-                        for (int c = 0; c < C; ++c) d[c] = row[(std::size_t)i * C + c];
-                    }
+                    for_each_split<C>(w, [&](int i, long long e) {
+                        for (int c = 0; c < C; ++c) bo[e + c] = row[(std::size_t)i * C + c];
+                    });
                 }
             }
         }
