@@ -120,6 +120,7 @@ ext = Pybind11Extension(
     "fastswap._cpu",
     ["csrc/fastswap_cpu.cpp"],
     include_dirs=["csrc"],
+    depends=[str(p.relative_to(ROOT)) for p in sorted((ROOT / "csrc").glob("*.[hi]*"))],
     cxx_std=17,
     extra_compile_args=["-O3", "-fopenmp"],
     extra_link_args=["-fopenmp"],
