@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -12,6 +13,11 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+#define FS_X86_AVX2 1  // AVX2 code paths are compiled, and taken when the CPU has AVX2
 #endif
 
 #include "blend_params.h"
@@ -26,11 +32,86 @@ using u8array = py::array_t<std::uint8_t, py::array::c_style | py::array::forcec
 using f32array = py::array_t<float, py::array::c_style | py::array::forcecast>;
 using i32array = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
 
+// Whether the AVX2 paths run: the CPU has AVX2 and FASTSWAP_NO_AVX2 is not set (read once; for tests
+// and for comparing the two paths, which give the same bytes).
+bool cpu_has_avx2() {
+#ifdef FS_X86_AVX2
+    static const bool yes = __builtin_cpu_supports("avx2") && std::getenv("FASTSWAP_NO_AVX2") == nullptr;
+    return yes;
+#else
+    return false;
+#endif
+}
+
 // ---------------------------------------------------------------------------------------------
 // Warp
 
+#ifdef FS_X86_AVX2
+// Pixels x .. x_end - 1 of a row span, 3 channels, 8 at a time (the last group masked): the
+// arithmetic of sample_bilinear_inside<3> lane by lane (source coordinates in double, weights and
+// blend in float, no fused multiply-add), so the same bytes. Each pixel's 2 x 2 neighbours come from
+// 4-byte gathers (its 3 channels and one byte more), so the triangle's source footprint must stay
+// clear of the source's last column (`clear` in warp_triangles); lanes past the span gather nothing.
+__attribute__((target("avx2"))) void warp_span3_avx2(const std::uint8_t* src, int src_w, const double* a, double bu,
+                                                     double bv, int x, int x_end, std::uint8_t* o) {
+    const __m256d a0 = _mm256_set1_pd(a[0]), a3 = _mm256_set1_pd(a[3]);
+    const __m256d vbu = _mm256_set1_pd(bu), vbv = _mm256_set1_pd(bv);
+    const __m256d k_lo = _mm256_setr_pd(0, 1, 2, 3), k_hi = _mm256_setr_pd(4, 5, 6, 7);
+    const __m256i row = _mm256_set1_epi32(src_w * 3), three = _mm256_set1_epi32(3), byte = _mm256_set1_epi32(0xff);
+    const __m256 one = _mm256_set1_ps(1.f), half = _mm256_set1_ps(0.5f), top_value = _mm256_set1_ps(255.f);
+    // Per 128-bit lane: the 4 pixels' B, G, R bytes packed into the first 12 bytes.
+    const __m256i pack = _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, 0, 1, 2, 4, 5, 6, 8,
+                                          9, 10, 12, 13, 14, -1, -1, -1, -1);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int* base = reinterpret_cast<const int*>(src);
+    alignas(32) std::uint8_t tmp[32];
+    for (; x < x_end; x += 8, o += 24) {
+        const int n = std::min(8, x_end - x);  // pixels in this group
+        const __m256i on = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);  // lanes inside the span
+        const __m256d xd = _mm256_set1_pd((double)x);
+        const __m256d xl = _mm256_add_pd(xd, k_lo), xh = _mm256_add_pd(xd, k_hi);
+        const __m256d ul = _mm256_add_pd(_mm256_mul_pd(a0, xl), vbu), uh = _mm256_add_pd(_mm256_mul_pd(a0, xh), vbu);
+        const __m256d vl = _mm256_add_pd(_mm256_mul_pd(a3, xl), vbv), vh = _mm256_add_pd(_mm256_mul_pd(a3, xh), vbv);
+        const __m128i uil = _mm256_cvttpd_epi32(ul), uih = _mm256_cvttpd_epi32(uh);  // u, v >= 0: floor
+        const __m128i vil = _mm256_cvttpd_epi32(vl), vih = _mm256_cvttpd_epi32(vh);
+        const __m256 fx = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_sub_pd(uh, _mm256_cvtepi32_pd(uih))),
+                                          _mm256_cvtpd_ps(_mm256_sub_pd(ul, _mm256_cvtepi32_pd(uil))));
+        const __m256 fy = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_sub_pd(vh, _mm256_cvtepi32_pd(vih))),
+                                          _mm256_cvtpd_ps(_mm256_sub_pd(vl, _mm256_cvtepi32_pd(vil))));
+        const __m256i ui = _mm256_set_m128i(uih, uil), vi = _mm256_set_m128i(vih, vil);
+        const __m256i i00 = _mm256_add_epi32(_mm256_mullo_epi32(vi, row), _mm256_mullo_epi32(ui, three));
+        const __m256i i10 = _mm256_add_epi32(i00, row);
+        const __m256i zero = _mm256_setzero_si256();
+        const __m256i g00 = _mm256_mask_i32gather_epi32(zero, base, i00, on, 1);
+        const __m256i g01 = _mm256_mask_i32gather_epi32(zero, base, _mm256_add_epi32(i00, three), on, 1);
+        const __m256i g10 = _mm256_mask_i32gather_epi32(zero, base, i10, on, 1);
+        const __m256i g11 = _mm256_mask_i32gather_epi32(zero, base, _mm256_add_epi32(i10, three), on, 1);
+        const __m256 ofx = _mm256_sub_ps(one, fx), ofy = _mm256_sub_ps(one, fy);
+        __m256i packed = _mm256_setzero_si256();
+        for (int c = 0; c < 3; ++c) {
+            const int sh = 8 * c;
+#define FS_CHANNEL(g) _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(g, sh), byte))
+            const __m256 t = _mm256_add_ps(_mm256_mul_ps(FS_CHANNEL(g00), ofx), _mm256_mul_ps(FS_CHANNEL(g01), fx));
+            const __m256 b = _mm256_add_ps(_mm256_mul_ps(FS_CHANNEL(g10), ofx), _mm256_mul_ps(FS_CHANNEL(g11), fx));
+#undef FS_CHANNEL
+            __m256 val = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(t, ofy), _mm256_mul_ps(b, fy)), half);
+            val = _mm256_min_ps(val, top_value);
+            packed = _mm256_or_si256(packed, _mm256_slli_epi32(_mm256_cvttps_epi32(val), sh));
+        }
+        _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), _mm256_shuffle_epi8(packed, pack));
+        if (n == 8) {
+            std::memcpy(o, tmp, 12);
+            std::memcpy(o + 12, tmp + 16, 12);
+        } else {
+            std::memcpy(o, tmp, 3 * std::min(n, 4));
+            if (n > 4) std::memcpy(o + 12, tmp + 16, 3 * (n - 4));
+        }
+    }
+}
+#endif
+
 template <int C>
-void warp_rows(const WarpParams& p, int y_begin, int y_end) {
+void warp_rows(const WarpParams& p, const char* clear, bool avx2, int y_begin, int y_end) {
     const int c = C > 0 ? C : p.channels;
     for (int t = 0; t < p.num_tris; ++t) {
         const TriSetup& tri = p.tris[t];
@@ -46,7 +127,17 @@ void warp_rows(const WarpParams& p, int y_begin, int y_end) {
             std::uint8_t* o = p.out + ((std::size_t)y * p.out_w + xl) * c;
             std::memset(p.covered + (std::size_t)y * p.out_w + xl, 255, xr - xl + 1);
             if (C > 0 && tri.src_inside) {
-                for (int x = xl; x <= xr; ++x, o += c)
+                int x = xl;
+#ifdef FS_X86_AVX2
+                if (C == 3 && avx2 && clear[t]) {
+                    warp_span3_avx2(p.src, p.src_w, tri.a, bu, bv, xl, xr + 1, o);
+                    continue;
+                }
+#else
+                (void)avx2;
+                (void)clear;
+#endif
+                for (; x <= xr; ++x, o += c)
                     sample_bilinear_inside<(C > 0 ? C : 1)>(p.src, p.src_w, tri.a[0] * x + bu, tri.a[3] * x + bv, o);
             } else {
                 for (int x = xl; x <= xr; ++x, o += c)
@@ -63,6 +154,8 @@ py::tuple warp_triangles(u8array src, f32array src_pts, f32array dst_pts, i32arr
     u8array out({h, w, c});
     u8array covered({h, w});
     std::vector<TriSetup> tris(nt);
+    std::vector<char> clear(nt);  // source footprint one pixel clear of the last column (AVX2 spans)
+    const bool avx2 = cpu_has_avx2();
     const float* sp = src_pts.data();
     const float* dp = dst_pts.data();
     const std::int32_t* ti = triangles.data();
@@ -80,6 +173,7 @@ py::tuple warp_triangles(u8array src, f32array src_pts, f32array dst_pts, i32arr
                 d[2 * k] = dp[2 * v]; d[2 * k + 1] = dp[2 * v + 1];
             }
             setup_triangle(s, d, cull_backfacing, p.src_h, p.src_w, tris[t]);
+            clear[t] = tris[t].src_inside && std::max({s[0], s[2], s[4]}) <= p.src_w - 2 - 1e-3f;
         }
         const int band = 16;  // rows per work item; each item draws all its triangles in order
         const int bands = (h + band - 1) / band;
@@ -87,10 +181,10 @@ py::tuple warp_triangles(u8array src, f32array src_pts, f32array dst_pts, i32arr
         for (int b = 0; b < bands; ++b) {
             const int lo = b * band, hi = std::min(h, (b + 1) * band);
             switch (c) {
-                case 3: warp_rows<3>(p, lo, hi); break;
-                case 4: warp_rows<4>(p, lo, hi); break;
-                case 1: warp_rows<1>(p, lo, hi); break;
-                default: warp_rows<0>(p, lo, hi); break;
+                case 3: warp_rows<3>(p, clear.data(), avx2, lo, hi); break;
+                case 4: warp_rows<4>(p, clear.data(), avx2, lo, hi); break;
+                case 1: warp_rows<1>(p, clear.data(), avx2, lo, hi); break;
+                default: warp_rows<0>(p, clear.data(), avx2, lo, hi); break;
             }
         }
     }
@@ -118,8 +212,7 @@ template <int C>
 void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uint8_t* mask, std::uint8_t* out,
                 const BlendParams& p) {
 #ifdef FS_HAVE_AVX2_COPY
-    static const bool avx2 = __builtin_cpu_supports("avx2");
-    if (avx2) return mg_avx2::blend_impl<C>(src, dst, mask, out, p);
+    if (cpu_has_avx2()) return mg_avx2::blend_impl<C>(src, dst, mask, out, p);
 #endif
     mg_generic::blend_impl<C>(src, dst, mask, out, p);
 }
@@ -177,6 +270,7 @@ PYBIND11_MODULE(_cpu, m) {
           py::arg("mode") = "normal", py::arg("cycles") = 2, py::arg("pre_smooth") = 2,
           py::arg("post_smooth") = 2, py::arg("tol") = 0.f);
     m.def("num_threads", &num_threads, "OpenMP threads this thread's kernel calls use");
+    m.def("uses_avx2", &cpu_has_avx2, "Whether the AVX2 code paths run (the CPU has AVX2, FASTSWAP_NO_AVX2 unset)");
     m.def("set_num_threads", &set_num_threads, py::arg("n"),
           "Set the OpenMP threads of the calling thread's kernel calls (batch workers use 1 each)");
 }
