@@ -155,7 +155,8 @@ py::tuple warp_triangles(u8array src, f32array src_pts, f32array dst_pts, i32arr
     u8array covered({h, w});
     std::vector<TriSetup> tris(nt);
     std::vector<char> clear(nt);  // source footprint one pixel clear of the last column (AVX2 spans)
-    const bool avx2 = cpu_has_avx2();
+    // The AVX2 spans address the source with 32-bit byte offsets.
+    const bool avx2 = cpu_has_avx2() && (long long)src.shape(0) * src.shape(1) * c < (1LL << 31) - 64;
     const float* sp = src_pts.data();
     const float* dp = dst_pts.data();
     const std::int32_t* ti = triangles.data();
