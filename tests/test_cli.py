@@ -87,6 +87,8 @@ def test_info_and_demo(tmp_path, capsys):
     assert main(["info"]) == 0
     text = capsys.readouterr().out
     assert "numpy  available" in text and "sha256 64184e22" in text and "auto -> " in text
+    if "cpu    available" in text:  # which code paths the C++ kernels take on this machine
+        assert "cpu kernels: " in text and "OpenMP threads" in text
     assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
     names = sorted(p.name for p in (tmp_path / "demo").iterdir())
     assert names == ["astronaut_into_grace_hopper.png", "grace_hopper_into_astronaut.png", "side_by_side.png"]
