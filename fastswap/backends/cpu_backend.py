@@ -3,17 +3,18 @@
 Same functions and signatures as the reference (:mod:`fastswap.backends.numpy_backend`); all data on the
 host. Blending solves the Poisson equation for the correction to the source (``f = src + h``) by one
 full-multigrid pass: vertex-centred coarsening (coarse point i on fine point 2i, n / 2 + 1 points a
-level, so every level spans the whole region), red-black Gauss-Seidel (one cache-friendly wavefront pass
-on one thread; on several threads each colour's rows of a large level are shared among them, with the
-same result bit for bit), a V(PRE_SMOOTH, POST_SMOOTH) cycle per level; then further V-cycles, at most
-MAX_CYCLES, while the residual's RMS is above RESIDUAL_TOL (none of the 20 shared photos' faces needed
-one; noise does). The coarse levels see the mask's edge where the full-resolution mask has it (a
-neighbour outside the domain at a fraction theta of the coarse spacing weighs 1 / theta), so each
-V-cycle gains about a factor 10 on the error, whatever the region's shape and size. Measured against the
-exact sparse-LU solution on the pipeline's own blend problems of img2 swapped into the 20 other shared
-photos: at least 56.6 dB PSNR, median 61.0 dB (mixed: 56.1, 58.2); 46.7 dB on the worst of six
-random-noise test cases (the goal is 40).
-``_cpu.poisson_blend`` takes these as arguments (see csrc/blend_params.h).
+level, so every level spans the whole region), red-black Gauss-Seidel on rows split by colour (one
+contiguous loop per colour; one cache-friendly wavefront pass on one thread; on several threads each
+colour's rows of a large level are shared among them, with the same result bit for bit), a V(PRE_SMOOTH,
+POST_SMOOTH) cycle per level; then further V-cycles, at most MAX_CYCLES, while the residual's RMS is
+above RESIDUAL_TOL (none of the 20 shared photos' faces needed one; noise does). The coarse levels see
+the mask's edge where the full-resolution mask has it (a neighbour outside the domain at a fraction
+theta of the coarse spacing weighs 1 / theta), so each V-cycle gains about a factor 10 on the error,
+whatever the region's shape and size. Measured against the exact sparse-LU solution on the pipeline's
+own blend problems of img2 swapped into the 20 other shared photos: at least 56.6 dB PSNR, median 61.0
+dB (mixed: 56.1, 58.2); 46.7 dB on the worst of six random-noise test cases (the goal is 40).
+``_cpu.poisson_blend`` takes these as arguments (see csrc/blend_params.h); the solver is
+csrc/multigrid_impl.inc.
 """
 
 from __future__ import annotations
