@@ -6,7 +6,7 @@ cv2.seamlessClone, encode and write. fastswap: ``run_batch`` (the engine behind 
 with process workers, then thread workers (and Ray, if installed and ``--ray``). Everything counted:
 decode, detect, swap, encode. Reports images/s, the ratio, and the per-stage breakdown from the report.
 
-    python bench/bench_batch.py [--count 200] [--workers 2] [--ray]
+    python bench/bench_batch.py [--count 200] [--workers N] [--ray]
 
 Writes bench/results/batch.json and bench/results/batch.png.
 """
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--faces-dir", type=Path, default=SHARED_FACES)
     ap.add_argument("--source", default="img2.jpg")
     ap.add_argument("--count", type=int, default=200)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None, help="default: fastswap batch's own (CPU count + 1 threads)")
     ap.add_argument("--ray", action="store_true", help="also time --engine ray on a local instance")
     args = ap.parse_args()
     if not args.faces_dir.is_dir():
@@ -89,7 +89,7 @@ def main() -> None:
                     jobs,
                     out,
                     batch.BatchOptions(),
-                    workers=args.workers,
+                    workers=args.workers or batch.default_workers(executor),
                     executor=executor,
                     quiet=True,
                     prepared=prepared,
@@ -100,6 +100,7 @@ def main() -> None:
                 s: spread([r["ms"][s] for r in recs if s in r["ms"]]) for s in ("decode", "detect", "swap", "encode")
             }
             results[f"fastswap_{executor}"] = {
+                "workers": (args.workers or batch.default_workers(executor)) if engine != "ray" else None,
                 "seconds": t,
                 "images_per_s": args.count / t,
                 "swapped": summary.swapped,
@@ -113,7 +114,7 @@ def main() -> None:
                 + ", ".join(f"{k} {v['median']:.1f}" for k, v in stages.items()),
                 flush=True,
             )
-        payload = {"meta": metadata(), "count": args.count, "workers": args.workers, "results": results}
+        payload = {"meta": metadata(), "count": args.count, "results": results}
         print(f"wrote {write_json('batch.json', payload)}")
         import matplotlib
 
@@ -124,7 +125,10 @@ def main() -> None:
         keys = list(results)
         ax.bar(keys, [results[k]["images_per_s"] for k in keys], color=["grey"] + ["C0"] * (len(keys) - 1))
         ax.set_ylabel("images / s (decode+detect+swap+encode)")
-        ax.set_title(f"{args.count} photos, {args.workers} workers")
+        ax.set_title(
+            f"{args.count} photos, workers: "
+            + ", ".join(f"{k.removeprefix('fastswap_')} {v['workers']}" for k, v in results.items() if v.get("workers"))
+        )
         for i, k in enumerate(keys):
             ax.text(i, results[k]["images_per_s"], f"{results[k]['images_per_s']:.1f}", ha="center", va="bottom")
         fig.tight_layout()

@@ -184,7 +184,12 @@ def _parser() -> argparse.ArgumentParser:
         help="output format (default: the input's)",
     )
     b.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
-    b.add_argument("--workers", type=int, default=None, help="parallel workers (default: CPU count)")
+    b.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel workers (default: CPU count + 1 threads, or CPU count processes)",
+    )
     b.add_argument(
         "--executor",
         choices=["thread", "process"],

@@ -196,3 +196,13 @@ def test_sigkill_then_rerun_finishes_without_partials_or_repeats(tmp_path, demo)
     assert len(swapped) == n - len(first)
     assert sorted(p.name for p in out.glob("p*.png")) == sorted(f"p{i:02d}.png" for i in range(n))
     assert not list(out.rglob(".*.part"))  # temporaries of the killed run were cleaned
+
+
+def test_default_workers_leave_no_core_idle():
+    """Thread workers: one more than the CPUs (a worker waiting on MediaPipe, the disk or the GIL
+    leaves its core to the extra one; measured faster in bench/bench_batch.py); processes: one per CPU."""
+    from fastswap.batch import default_workers
+
+    cpus = os.cpu_count() or 1
+    assert default_workers("thread") == cpus + 1
+    assert default_workers("process") == cpus
