@@ -125,18 +125,24 @@ def match_colour(warped: np.ndarray, target: np.ndarray, mask: np.ndarray, face_
     if n < 16:
         return warped
     out = warped
-    # Low-frequency ratio, computed at a reduced size (it is smooth) and brought back up once.
+    # Low-frequency ratio, computed at a reduced size (it is smooth) and brought back up once. The
+    # reduction is by a whole factor k (about sigma / 4) over the largest k-divisible top-left part:
+    # OpenCV's box-average fast path, 4x quicker than a fractional INTER_AREA. The strip of fewer than
+    # k pixels left over is not averaged; stretching the small ratio over the whole region moves it by
+    # at most k / 2 pixels, nothing against its smoothness (sigma = 4k).
     h, w = sel.shape
     sigma = 0.15 * face_size
-    f = min(1.0, 4.0 / max(sigma, 1e-3))
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    s = max(sigma * f, 0.5)
-    m8 = sel.astype(np.uint8) * 255
+    k = max(1, min(int(sigma / 4.0), h, w))
+    ch, cw = h // k * k, w // k * k
+    size = (cw // k, ch // k)
+    s = max(sigma / k, 0.5)
+    m8 = np.ascontiguousarray(sel[:ch, :cw]).view(np.uint8) * np.uint8(255)
     den = cv2.GaussianBlur(cv2.resize(m8, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0, (0, 0), s)
 
     def small_mean(img: np.ndarray) -> np.ndarray:
-        masked = np.zeros_like(img)
-        cv2.copyTo(img, m8, masked)  # the masked image (faster than bitwise_and with a mask)
+        part = img[:ch, :cw]
+        masked = np.zeros_like(part)
+        cv2.copyTo(part, m8, masked)  # the masked image (faster than bitwise_and with a mask)
         num = cv2.resize(masked, size, interpolation=cv2.INTER_AREA).astype(np.float32)
         return cv2.GaussianBlur(num, (0, 0), s) / np.maximum(den, 1e-4)[:, :, None]
 
