@@ -6,7 +6,11 @@ cv2.seamlessClone, encode and write. fastswap: ``run_batch`` (the engine behind 
 with process workers, then thread workers (and Ray, if installed and ``--ray``). Everything counted:
 decode, detect, swap, encode. Reports images/s, the ratio, and the per-stage breakdown from the report.
 
-    python bench/bench_batch.py [--count 200] [--workers N] [--ray]
+    python bench/bench_batch.py [--count 200] [--repeat 5] [--workers N] [--ray]
+
+Each round times the classic loop, then every engine on fresh outputs; a ratio is against its own
+round's classic loop, and the median over rounds is reported with every round's value (the machine
+is shared: single runs move by 10-20%).
 
 Writes bench/results/batch.json and bench/results/batch.png.
 """
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import classic  # noqa: E402
@@ -53,7 +58,8 @@ def main() -> None:
     ap.add_argument("--source", default="img2.jpg")
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--workers", type=int, default=None, help="default: fastswap batch's own (CPU count + 1 threads)")
-    ap.add_argument("--ray", action="store_true", help="also time --engine ray on a local instance")
+    ap.add_argument("--repeat", type=int, default=5, help="rounds (classic loop, then each engine); medians reported")
+    ap.add_argument("--ray", action="store_true", help="also time --engine ray on a local instance (first round)")
     args = ap.parse_args()
     if not args.faces_dir.is_dir():
         sys.exit(f"{args.faces_dir} not found: the benchmark needs the shared photo set")
@@ -68,53 +74,89 @@ def main() -> None:
             p = indir / f"r{i:04d}_{photos[i % len(photos)].name}"
             p.symlink_to(photos[i % len(photos)].resolve())
             inputs.append(p)
-        results: dict = {}
-        (tmp / "classic").mkdir()
-        t = classic_run(source, inputs, tmp / "classic")
-        results["classic_sequential"] = {"seconds": t, "images_per_s": args.count / t}
-        print(f"classic sequential: {args.count / t:.2f} img/s", flush=True)
         with FaceDetector() as det:
             prepared = {str(source): prepare_source(source, det)}
         engines = [("process", "local"), ("thread", "local")] + ([("ray", "ray")] if args.ray else [])
-        for executor, engine in engines:
-            out = tmp / f"out-{executor}"
-            jobs = batch.target_jobs(source, str(indir), out, None)
-            t0 = time.perf_counter()
-            if engine == "ray":
-                from fastswap.ray import run_batch_ray
+        runs: dict[str, list[dict]] = {"classic_sequential": []}
+        for rnd in range(args.repeat):  # each round: the classic loop, then every engine, on fresh outputs
+            (tmp / f"classic-{rnd}").mkdir()
+            t = classic_run(source, inputs, tmp / f"classic-{rnd}")
+            classic_rate = args.count / t
+            runs["classic_sequential"].append({"seconds": t, "images_per_s": classic_rate})
+            print(f"round {rnd + 1}/{args.repeat}: classic sequential {classic_rate:.2f} img/s", flush=True)
+            for executor, engine in engines:
+                if engine == "ray" and rnd > 0:
+                    continue  # one Ray run: its cluster start-up would dominate the rounds' time
+                out = tmp / f"out-{executor}-{rnd}"
+                jobs = batch.target_jobs(source, str(indir), out, None)
+                workers = (args.workers or batch.default_workers(executor)) if engine != "ray" else None
+                t0 = time.perf_counter()
+                if engine == "ray":
+                    from fastswap.ray import run_batch_ray
 
-                summary = run_batch_ray(jobs, out, batch.BatchOptions(), quiet=True, prepared=prepared)
-            else:
-                summary = batch.run_batch(
-                    jobs,
-                    out,
-                    batch.BatchOptions(),
-                    workers=args.workers or batch.default_workers(executor),
-                    executor=executor,
-                    quiet=True,
-                    prepared=prepared,
+                    summary = run_batch_ray(jobs, out, batch.BatchOptions(), quiet=True, prepared=prepared)
+                else:
+                    summary = batch.run_batch(
+                        jobs,
+                        out,
+                        batch.BatchOptions(),
+                        workers=workers,
+                        executor=executor,
+                        quiet=True,
+                        prepared=prepared,
+                    )
+                t = time.perf_counter() - t0
+                recs = [json.loads(x) for x in (out / "report.jsonl").read_text().splitlines()]
+                stages = {
+                    s: spread([r["ms"][s] for r in recs if s in r["ms"]])
+                    for s in ("decode", "detect", "swap", "encode")
+                }
+                runs.setdefault(f"fastswap_{executor}", []).append(
+                    {
+                        "workers": workers,
+                        "seconds": t,
+                        "images_per_s": args.count / t,
+                        "ratio_vs_classic": (args.count / t) / classic_rate,
+                        "swapped": summary.swapped,
+                        "failed": summary.failed,
+                        "stage_ms": stages,
+                    }
                 )
-            t = time.perf_counter() - t0
-            recs = [json.loads(x) for x in (out / "report.jsonl").read_text().splitlines()]
-            stages = {
-                s: spread([r["ms"][s] for r in recs if s in r["ms"]]) for s in ("decode", "detect", "swap", "encode")
+                print(
+                    f"  fastswap {executor}: {args.count / t:.2f} img/s "
+                    f"({args.count / t / classic_rate:.2f}x classic); "
+                    "stage medians ms: " + ", ".join(f"{k} {v['median']:.1f}" for k, v in stages.items()),
+                    flush=True,
+                )
+        # Per engine: the median over rounds (each ratio against its own round's classic loop), the
+        # spread, and the last round's stage breakdown.
+        results: dict = {}
+        for name, rs in runs.items():
+            entry = {
+                "images_per_s": float(np.median([r["images_per_s"] for r in rs])),
+                "images_per_s_runs": [r["images_per_s"] for r in rs],
             }
-            results[f"fastswap_{executor}"] = {
-                "workers": (args.workers or batch.default_workers(executor)) if engine != "ray" else None,
-                "seconds": t,
-                "images_per_s": args.count / t,
-                "swapped": summary.swapped,
-                "failed": summary.failed,
-                "stage_ms": stages,
-                "ratio_vs_classic": (args.count / t) / results["classic_sequential"]["images_per_s"],
-            }
-            print(
-                f"fastswap {executor}: {args.count / t:.2f} img/s "
-                f"({results[f'fastswap_{executor}']['ratio_vs_classic']:.2f}x classic); stage medians ms: "
-                + ", ".join(f"{k} {v['median']:.1f}" for k, v in stages.items()),
-                flush=True,
+            if name != "classic_sequential":
+                ratios = [r["ratio_vs_classic"] for r in rs]
+                entry |= {
+                    "ratio_vs_classic": float(np.median(ratios)),
+                    "ratio_runs": ratios,
+                    "ratio_spread": spread(ratios),
+                    "workers": rs[-1]["workers"],
+                    "swapped": rs[-1]["swapped"],
+                    "failed": rs[-1]["failed"],
+                    "stage_ms": rs[-1]["stage_ms"],
+                }
+            results[name] = entry
+        print("\nmedian over rounds:")
+        for name, e in results.items():
+            extra = (
+                f" ({e['ratio_vs_classic']:.2f}x classic; runs " + ", ".join(f"{x:.2f}" for x in e["ratio_runs"]) + ")"
+                if "ratio_vs_classic" in e
+                else ""
             )
-        payload = {"meta": metadata(), "count": args.count, "results": results}
+            print(f"  {name}: {e['images_per_s']:.2f} img/s{extra}")
+        payload = {"meta": metadata(), "count": args.count, "repeat": args.repeat, "results": results}
         print(f"wrote {write_json('batch.json', payload)}")
         import matplotlib
 
