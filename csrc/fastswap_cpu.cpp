@@ -218,12 +218,12 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
     mg_generic::blend_impl<C>(src, dst, mask, out, p);
 }
 
-// Seamless cloning (see numpy_backend.poisson_blend); cycles / pre_smooth / post_smooth / tol set the
-// accuracy of the full-multigrid solve (BlendParams).
+// Seamless cloning (see numpy_backend.poisson_blend); cycles / pre_smooth / post_smooth / tol / band
+// set the accuracy of the full-multigrid solve (BlendParams).
 u8array poisson_blend(u8array src, u8array dst, u8array mask, const std::string& mode, int cycles,
-                      int pre_smooth, int post_smooth, float tol) {
+                      int pre_smooth, int post_smooth, float tol, int band) {
     BlendParams p{(int)dst.shape(0), (int)dst.shape(1), (int)dst.shape(2), mode == "mixed" ? 1 : 0,
-                  cycles, pre_smooth, post_smooth, 4, tol};
+                  cycles, pre_smooth, post_smooth, 4, tol, std::max(band, 0)};
     u8array out({p.h, p.w, p.channels});
     const std::uint8_t* s = src.data();
     const std::uint8_t* d = dst.data();
@@ -269,7 +269,7 @@ PYBIND11_MODULE(_cpu, m) {
           py::arg("triangles"), py::arg("out_shape"), py::arg("cull_backfacing") = false);
     m.def("poisson_blend", &poisson_blend, py::arg("src"), py::arg("dst"), py::arg("mask"),
           py::arg("mode") = "normal", py::arg("cycles") = 2, py::arg("pre_smooth") = 2,
-          py::arg("post_smooth") = 2, py::arg("tol") = 0.f);
+          py::arg("post_smooth") = 2, py::arg("tol") = 0.f, py::arg("band") = 0);
     m.def("num_threads", &num_threads, "OpenMP threads this thread's kernel calls use");
     m.def("uses_avx2", &cpu_has_avx2, "Whether the AVX2 code paths run (the CPU has AVX2, FASTSWAP_NO_AVX2 unset)");
     m.def("set_num_threads", &set_num_threads, py::arg("n"),

@@ -30,14 +30,17 @@ CASES = textwrap.dedent(
             dst = rng.integers(0, 256, (h, w, c), np.uint8)
             mask = np.zeros((h, w), np.uint8)
             cv2.ellipse(mask, (w // 2, h // 2), (w // 2 - 2, h // 2 - 2), 0, 0, 360, 255, -1)
-            mask[rng.random((h, w)) < 0.03] = 0
+            if k % 3:
+                mask[rng.random((h, w)) < 0.03] = 0
+            else:  # deep inside: the finest level relaxes only a band along the edge (normal mode)
+                mask[h // 3 : h // 3 + 5, w // 3 : w // 3 + 7] = 0
             n = 40
             s_pts = (rng.random((3 * n, 2)) * [w - 1, h - 1]).astype(np.float32)  # up to the edges
             d_pts = (rng.random((3 * n, 2)) * [w + 20, h + 20] - 10).astype(np.float32)
             tris = np.arange(3 * n, dtype=np.int32).reshape(n, 3)
             out.append(cpu.warp_triangles(src, s_pts, d_pts, tris, (h, w), bool(k % 2))[0])
             out.append(cpu.warp_triangles(src, s_pts * 0.5 + 5, d_pts, tris, (h, w), False)[0])  # inside
-            out.append(cpu.poisson_blend(src, dst, mask, ("normal", "mixed")[k % 2], 4, 2, 2, 0.2))
+            out.append(cpu.poisson_blend(src, dst, mask, ("normal", "mixed")[k % 2], 4, 2, 2, 0.2, 12))
         return out
     """
 )
