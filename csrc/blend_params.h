@@ -14,9 +14,10 @@ struct BlendParams {
     float tol;          // the V-cycles stop early once the residual's RMS over the unknowns is
                         // below tol (grey levels x the 5-point operator's scale); 0: run all cycles
     int band;           // normal mode: the finest level relaxes only pixels within `band` pixels
-                        // (Chebyshev distance) of a known pixel; deeper ones, where the correction
-                        // is harmonic and smooth, keep the coarse level's solution interpolated.
-                        // 0: relax every pixel (mixed mode always does)
+                        // (Chebyshev distance) of a known pixel, level 1 within band / 2 + 2 of its
+                        // own; deeper ones, where the correction is harmonic and smooth, keep the
+                        // coarser level's solution interpolated. 0: relax every pixel (mixed mode
+                        // always does)
 };
 
 }  // namespace fastswap
