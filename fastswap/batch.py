@@ -202,7 +202,7 @@ def run_job(job: Job) -> Record:
         t0 = time.perf_counter()
         img = read_image(job.target, max_pixels=opts.max_pixels)
         t1 = time.perf_counter()
-        res = fs.swap_report(img, faces=opts.faces)
+        res = fs.swap_report(img, faces=opts.faces, inplace=True)  # the decoded image is ours
         t2 = time.perf_counter()
         write_image_atomic(job.output, res.image, inputs=(job.source, job.target))
         t3 = time.perf_counter()

@@ -145,7 +145,7 @@ def write_image_atomic(path: str | os.PathLike, img: np.ndarray, *, inputs: tupl
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o644)
-            f.write(buf.tobytes())
+            f.write(buf)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, out)

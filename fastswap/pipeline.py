@@ -219,14 +219,21 @@ class FaceSwapper:
         """
         return self.swap_report(target, faces=faces).image
 
-    def swap_report(self, target: ImageLike, *, faces: FaceSelection = "all") -> SwapResult:
-        """Like :meth:`swap`, also saying how many faces were found and which were swapped."""
+    def swap_report(self, target: ImageLike, *, faces: FaceSelection = "all", inplace: bool = False) -> SwapResult:
+        """Like :meth:`swap`, also saying how many faces were found and which were swapped.
+
+        ``inplace``: with a host array target that needs no conversion ((H, W, 3) uint8, C-contiguous,
+        BGR swapper), draw the faces into that array itself instead of a copy (``.image`` is then
+        ``target``): saves copying the whole image. Otherwise a target array is never changed.
+        """
         img = load(target, name=_name(target, "target"), color=self.color, max_pixels=self.max_pixels)
         t0 = time.perf_counter()
         found = self.detector.detect(img)
         chosen = self._select_reference(img, found) if faces == "reference" else _select(found, faces)
         t1 = time.perf_counter()
-        out = img.copy()
+        # a path, or an array that had to be converted, was loaded into an array of our own
+        own = not isinstance(target, np.ndarray) or not np.shares_memory(img, target)
+        out = img if own or inplace else img.copy()
         infos = [self._swap_one(out, found[i], i) for i in chosen]
         chosen = [f.index for f in infos if f.swapped]
         if self.color == "rgb":

@@ -30,6 +30,20 @@ def test_rgb_and_bgr_inputs_agree(demo, detector):
     assert np.abs(a - b).max() < 0.5
 
 
+def test_direct_landmarks_equal_mediapipes_own_objects(demo, detector, monkeypatch):
+    """FaceDetector reads the landmarks straight from MediaPipe's result struct (no dispatcher hop,
+    no per-point Python objects); the numbers must be exactly those of FaceLandmarker.detect."""
+    if detector._direct is None:
+        pytest.skip("this mediapipe's C result layout is not the one fastswap reads directly")
+    img = demo["astronaut"]
+    direct = detector.detect(img)
+    monkeypatch.setattr(detector, "_direct", None)
+    public = detector.detect(img)
+    assert len(direct) == len(public) == 1
+    assert np.array_equal(direct[0].landmarks, public[0].landmarks)
+    assert direct[0].bbox == public[0].bbox and direct[0].score == public[0].score
+
+
 def test_every_shared_photo_has_a_face(shared_faces, detector):
     counts = {p.name: len(detector.detect(p)) for p in sorted(shared_faces.glob("img*.jpg"))}
     assert len(counts) >= 20

@@ -33,6 +33,17 @@ def test_swap_changes_the_face_and_little_else(demo, demo_faces, detector):
     assert err < 0.08
 
 
+def test_array_targets_are_left_alone_unless_inplace(demo, detector):
+    target = demo["astronaut"].copy()
+    before = target.copy()
+    with FaceSwapper(demo["grace_hopper"], detector=detector) as fs:
+        res = fs.swap_report(target)
+        assert np.array_equal(target, before) and res.image is not target  # a copy was drawn into
+        res_in = fs.swap_report(target, inplace=True)
+    assert res_in.image is target  # drawn into the caller's array, the same result
+    assert np.array_equal(target, res.image) and not np.array_equal(target, before)
+
+
 def test_backends_agree_on_a_full_swap(demo, detector):
     from fastswap import available_backends
 
