@@ -335,7 +335,7 @@ class FaceSwapper:
             boundary = quality.robust_boundary(w_box, r_box, m_box, ring=ring)
             solved = self.backend.poisson_blend(w_box, boundary, m_box, mode=mode)  # `boundary` off the mask
             cv2.copyTo(r_box, ring, solved)  # the target's own pixels back on the boundary
-            out = roi.copy()
+            out = image[y0:y1, x0:x1]  # drawn in place: `roi` keeps the target's pixels
             out[box] = solved
         else:
             alpha = quality.feather(mask, face.size)
@@ -351,7 +351,8 @@ class FaceSwapper:
             a = cv2.GaussianBlur(k_box.astype(np.float32) / 255.0, (0, 0), sigmaX=sigma)
             a = np.maximum(a, k_box > 0)[:, :, None]  # the kept region itself is exactly the target's
             out[kb] = np.clip(roi[kb] * a + out[kb] * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
-        image[y0:y1, x0:x1] = out
+        if not np.shares_memory(out, image):
+            image[y0:y1, x0:x1] = out
         info.swapped = True
         if self.debug:
             info.mask, info.warped = mask & ~keep, warped
