@@ -199,8 +199,7 @@ namespace mg_generic {
 #include "multigrid_impl.inc"
 }  // namespace mg_generic
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define FS_HAVE_AVX2_COPY 1
+#ifdef FS_X86_AVX2
 #pragma GCC push_options
 #pragma GCC target("avx2")
 namespace mg_avx2 {
@@ -212,7 +211,7 @@ namespace mg_avx2 {
 template <int C>
 void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uint8_t* mask, std::uint8_t* out,
                 const BlendParams& p) {
-#ifdef FS_HAVE_AVX2_COPY
+#ifdef FS_X86_AVX2
     if (cpu_has_avx2()) return mg_avx2::blend_impl<C>(src, dst, mask, out, p);
 #endif
     mg_generic::blend_impl<C>(src, dst, mask, out, p);
