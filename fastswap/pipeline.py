@@ -232,8 +232,7 @@ class FaceSwapper:
         chosen = self._select_reference(img, found) if faces == "reference" else _select(found, faces)
         t1 = time.perf_counter()
         # a path, or an array that had to be converted, was loaded into an array of our own
-        own = not isinstance(target, np.ndarray) or not np.shares_memory(img, target)
-        out = img if own or inplace else img.copy()
+        out = img if img is not target or inplace else img.copy()
         infos = [self._swap_one(out, found[i], i) for i in chosen]
         chosen = [f.index for f in infos if f.swapped]
         if self.color == "rgb":
@@ -337,11 +336,13 @@ class FaceSwapper:
             cv2.copyTo(r_box, ring, solved)  # the target's own pixels back on the boundary
             out = image[y0:y1, x0:x1]  # drawn in place: `roi` keeps the target's pixels
             out[box] = solved
+            in_place = True
         else:
             alpha = quality.feather(mask, face.size)
             filled = np.where(mask[:, :, None] > 0, warped, roi)  # no black outside the face in any band
             blend = quality.alpha_blend if self.blend == "alpha" else quality.multiband_blend
             out = blend(filled, roi, alpha)
+            in_place = False
         kx, ky, kw, kh = cv2.boundingRect(keep)
         if kw:
             sigma = max(1.0, grow / 2)
@@ -351,7 +352,7 @@ class FaceSwapper:
             a = cv2.GaussianBlur(k_box.astype(np.float32) / 255.0, (0, 0), sigmaX=sigma)
             a = np.maximum(a, k_box > 0)[:, :, None]  # the kept region itself is exactly the target's
             out[kb] = np.clip(roi[kb] * a + out[kb] * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
-        if not np.shares_memory(out, image):
+        if not in_place:
             image[y0:y1, x0:x1] = out
         info.swapped = True
         if self.debug:
