@@ -4,9 +4,11 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -195,6 +197,11 @@ py::tuple warp_triangles(u8array src, f32array src_pts, f32array dst_pts, i32arr
 // ---------------------------------------------------------------------------------------------
 // Poisson blending: csrc/multigrid_impl.inc, compiled for any x86-64 and for AVX2.
 
+// Test hook (_cpu._poison_workspace): when set, the solver fills its reused float buffers with NaN
+// at the start of each call, so that a pass reading a value this call did not write changes the
+// result (a NaN reaches the output) instead of passing unnoticed on buffers that happen to hold 0.
+std::atomic<bool> g_poison_workspace{false};
+
 namespace mg_generic {
 #include "multigrid_impl.inc"
 }  // namespace mg_generic
@@ -269,6 +276,9 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("poisson_blend", &poisson_blend, py::arg("src"), py::arg("dst"), py::arg("mask"),
           py::arg("mode") = "normal", py::arg("cycles") = 2, py::arg("pre_smooth") = 2,
           py::arg("post_smooth") = 2, py::arg("tol") = 0.f, py::arg("band") = 0);
+    m.def(
+        "_poison_workspace", [](bool on) { g_poison_workspace.store(on); }, py::arg("on"),
+        "Test hook: fill the blend's reused buffers with NaN before each call (see the C++ source)");
     m.def("num_threads", &num_threads, "OpenMP threads this thread's kernel calls use");
     m.def("uses_avx2", &cpu_has_avx2, "Whether the AVX2 code paths run (the CPU has AVX2, FASTSWAP_NO_AVX2 unset)");
     m.def("set_num_threads", &set_num_threads, py::arg("n"),
