@@ -251,6 +251,102 @@ u8array poisson_blend(u8array src, u8array dst, u8array mask, const std::string&
     return out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Mask erosion by an octagon (the fast path of fastswap.quality.erode_round), on runs of pixels.
+
+// Row y's runs of non-zero bytes of m (w bytes) appended to `runs` as [a, b) pairs, 8 bytes at a time
+// through the zero stretches and through the non-zero ones.
+void row_runs(const std::uint8_t* m, int w, std::vector<int>& runs) {
+    auto word = [&](int x) {
+        std::uint64_t v;
+        std::memcpy(&v, m + x, 8);
+        return v;
+    };
+    int x = 0;
+    while (x < w) {
+        while (x + 8 <= w && word(x) == 0) x += 8;
+        while (x < w && !m[x]) ++x;
+        if (x >= w) break;
+        const int a = x;
+        while (x + 8 <= w) {  // all eight bytes non-zero: no byte of (v - 0x01..) borrows ...
+            const std::uint64_t v = word(x);
+            if (((v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL) != 0) break;  // ... a zero byte
+            x += 8;
+        }
+        while (x < w && m[x]) ++x;
+        runs.push_back(a);
+        runs.push_back(x);
+    }
+}
+
+// erode_octagon: a (h, w) uint8 mask of 0 / 255 eroded as cv2.erode by a (2s + 1)-square, then k times
+// by the 3 x 3 cross, would erode it (OpenCV counts pixels outside the image as 255): a pixel stays
+// 255 when every pixel of the image within the octagon max(|dx|, |dy|) <= s + k, |dx| + |dy| <= 2s + k
+// around it (the square and the diamond of radius k added) is non-zero. Per output row, the runs of
+// the rows within s + k above and below, each narrowed by the octagon's half-width at that height
+// (a run's end at the image's edge stays), are intersected; the result is drawn from the runs.
+// Host arrays; returns (h, w) uint8 0 / 255. The GIL is released.
+u8array erode_octagon(u8array mask, int s, int k) {
+    const int h = (int)mask.shape(0), w = (int)mask.shape(1);
+    u8array out({h, w});
+    const std::uint8_t* m = mask.data();
+    std::uint8_t* o = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        std::vector<int> runs, first(h + 1);
+        for (int y = 0; y < h; ++y) {
+            first[y] = (int)runs.size();
+            row_runs(m + (std::size_t)y * w, w, runs);
+        }
+        first[h] = (int)runs.size();
+        const int reach = s + k;
+        auto half_width = [&](int dy) { return std::min(reach, 2 * s + k - std::abs(dy)); };
+#pragma omp parallel if ((long long)h * w > (1 << 16))
+        {
+            std::vector<int> cur, next;
+#pragma omp for schedule(static)
+            for (int y = 0; y < h; ++y) {
+                std::uint8_t* row = o + (std::size_t)y * w;
+                std::memset(row, 0, (std::size_t)w);
+                const int y0 = std::max(y - reach, 0), y1 = std::min(y + reach, h - 1);
+                bool single = true;  // every row in reach has one run: the intersection is one run
+                for (int yy = y0; yy <= y1 && single; ++yy) single = first[yy + 1] - first[yy] == 2;
+                if (single) {
+                    int lo = 0, hi = w;
+                    for (int yy = y0; yy <= y1; ++yy) {
+                        const int t = half_width(yy - y), a = runs[first[yy]], b = runs[first[yy] + 1];
+                        lo = std::max(lo, a == 0 ? 0 : a + t);
+                        hi = std::min(hi, b == w ? w : b - t);
+                    }
+                    if (lo < hi) std::memset(row + lo, 255, (std::size_t)(hi - lo));
+                    continue;
+                }
+                cur.assign({0, w});
+                for (int yy = y0; yy <= y1 && !cur.empty(); ++yy) {
+                    const int t = half_width(yy - y);
+                    next.clear();
+                    std::size_t i = 0;
+                    for (int r = first[yy]; r < first[yy + 1] && i < cur.size(); r += 2) {
+                        const int a = runs[r] == 0 ? 0 : runs[r] + t, b = runs[r + 1] == w ? w : runs[r + 1] - t;
+                        if (a >= b) continue;
+                        while (i < cur.size() && cur[i + 1] <= a) i += 2;  // current runs left of [a, b)
+                        for (std::size_t j = i; j < cur.size() && cur[j] < b; j += 2) {
+                            const int lo = std::max(a, cur[j]), hi = std::min(b, cur[j + 1]);
+                            if (lo < hi) {
+                                next.push_back(lo);
+                                next.push_back(hi);
+                            }
+                        }
+                    }
+                    std::swap(cur, next);
+                }
+                for (std::size_t i = 0; i < cur.size(); i += 2) std::memset(row + cur[i], 255, (std::size_t)(cur[i + 1] - cur[i]));
+            }
+        }
+    }
+    return out;
+}
+
 int num_threads() {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -276,6 +372,8 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("poisson_blend", &poisson_blend, py::arg("src"), py::arg("dst"), py::arg("mask"),
           py::arg("mode") = "normal", py::arg("cycles") = 2, py::arg("pre_smooth") = 2,
           py::arg("post_smooth") = 2, py::arg("tol") = 0.f, py::arg("band") = 0);
+    m.def("erode_octagon", &erode_octagon, py::arg("mask"), py::arg("s"), py::arg("k"),
+          "(h, w) uint8 0/255 mask eroded by the octagon of a (2s+1)-square plus k 3x3 crosses (see the C++ source)");
     m.def(
         "_poison_workspace", [](bool on) { g_poison_workspace.store(on); }, py::arg("on"),
         "Test hook: fill the blend's reused buffers with NaN before each call (see the C++ source)");

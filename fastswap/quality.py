@@ -8,6 +8,11 @@ import numpy as np
 
 from . import mesh
 
+try:  # the C++ extension's mask erosion (same bytes as OpenCV's; see erode_round)
+    from . import _cpu
+except ImportError:  # not built: OpenCV does it (the registry says why the extension is missing)
+    _cpu = None
+
 MOUTH_OPEN = 0.006  # inner-lip area / face size^2 above which a mouth counts as open (closed: < 0.003)
 EYE_RATIO_DIFF = 1.8  # eye-openness ratio between source and target above which the target's eye is kept
 MULTIBAND_LEVELS = 4  # pyramid levels of the multiband blend
@@ -80,10 +85,24 @@ def visible_fraction(points: np.ndarray) -> float:
 
 
 def erode_round(mask: np.ndarray, r: int) -> np.ndarray:
-    """(H, W) uint8 ``mask`` eroded by a regular octagon of inradius ``r`` pixels (within 8% of a disk):
-    a square of half side r(sqrt 2 - 1), separable, then r - that many 3x3 crosses. 2.5 to 4x faster
-    than OpenCV's elliptic kernel at r = 9 to 15; the two differ by at most 8% of r along the edge (a
-    pixel up to r = 12)."""
+    """(H, W) uint8 ``mask`` of 0 / 255 (host) eroded by a regular octagon of inradius ``r`` pixels
+    (within 8% of a disk): a square of half side r(sqrt 2 - 1), separable, then r - that many 3x3
+    crosses (pixels outside the image count as 255, as in OpenCV's erosion). 2.5 to 4x faster than
+    OpenCV's elliptic kernel at r = 9 to 15; the two differ by at most 8% of r along the edge (a pixel
+    up to r = 12). With the C++ extension, the same bytes from the mask's runs of pixels
+    (``_cpu.erode_octagon``: 4x to 12x faster than the two OpenCV erosions on face masks); without
+    it, from OpenCV."""
+    if r <= 0:
+        return mask
+    s = int(round(r * (np.sqrt(2.0) - 1.0)))
+    if _cpu is not None and mask.ndim == 2 and mask.dtype == np.uint8:
+        return _cpu.erode_octagon(mask, s, r - s)
+    return erode_round_opencv(mask, r)
+
+
+def erode_round_opencv(mask: np.ndarray, r: int) -> np.ndarray:
+    """:func:`erode_round` by OpenCV alone (the fallback, and the reference its fast path is tested
+    against)."""
     if r <= 0:
         return mask
     s = int(round(r * (np.sqrt(2.0) - 1.0)))

@@ -284,6 +284,46 @@ def test_erode_round_is_a_disk_erosion_within_8_percent(r):
     assert np.array_equal(quality.erode_round(mask, 0), mask)
 
 
+@pytest.mark.parametrize("kind", ["face masks", "ellipses", "noise", "blobs", "holes and lines"])
+def test_erode_round_fast_path_gives_opencvs_bytes(kind, demo, demo_faces):
+    """With the C++ extension, erode_round works on the mask's runs of pixels; it must give the bytes
+    of the two OpenCV erosions it replaces: masks touching the image's edges (where OpenCV counts the
+    outside as 255), several runs per row, empty and full rows, radii 0 to 24."""
+    if quality._cpu is None:
+        pytest.skip("the C++ extension is not built: erode_round is OpenCV's alone")
+    rng = np.random.default_rng(3)
+    masks = []
+    if kind == "face masks":  # the face outlines of the demo photos' faces
+        for faces in demo_faces.values():
+            for f in faces:
+                pts = f.points[: mesh.NUM_MESH_POINTS]
+                x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 5
+                shape = tuple(int(v) for v in np.ceil(pts.max(axis=0) - (x0, y0)).astype(int)[::-1] + 6)
+                masks.append(quality.fill(shape, pts[mesh.FACE_OUTLINE] - (x0, y0)))
+    for _ in range(0 if kind == "face masks" else 40):
+        h, w = int(rng.integers(1, 150)), int(rng.integers(1, 150))
+        if kind == "ellipses":  # often cut by the image's edges
+            m = np.zeros((h, w), np.uint8)
+            centre = (int(rng.integers(-10, w + 10)), int(rng.integers(-10, h + 10)))
+            axes = (int(rng.integers(1, w + 20)), int(rng.integers(1, h + 20)))
+            cv2.ellipse(m, centre, axes, float(rng.integers(0, 180)), 0, 360, 255, -1)
+        elif kind == "noise":
+            m = (rng.random((h, w)) < rng.random()).astype(np.uint8) * 255
+        elif kind == "blobs":
+            blur = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 3)
+            m = (blur > np.median(blur)).astype(np.uint8) * 255
+        else:
+            m = np.full((h, w), 255, np.uint8)
+            m[rng.random((h, w)) < 0.01] = 0
+            m[:, int(rng.integers(0, w))] = 0
+            m[int(rng.integers(0, h)), :] = 0
+        masks.append(m)
+    for i, m in enumerate(masks):
+        for r in (0, 1, 2, 5, 9, 15, 24):
+            fast, slow = quality.erode_round(m, r), quality.erode_round_opencv(m, r)
+            assert np.array_equal(fast, slow), f"mask {i} ({m.shape}), r={r}: {int((fast != slow).sum())} pixels differ"
+
+
 def test_source_hair_inside_the_outline_is_never_blended(demo, detector):
     """Dark hair painted over one side of the source's outline (after detection, as when hair falls
     over a cheek) is found by ``source_skin`` and left out of the blend mask; the inner face is kept."""
