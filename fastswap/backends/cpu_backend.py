@@ -17,8 +17,9 @@ band of BAND / 2 + 2 of its pixels: deeper pixels take the coarser level's solut
 (once, at the end of the level's cycle, for those no update reads). Every pass works on each row's
 span of unknown pixels only (plus the zeros beside it that the passes read, set once per call).
 Measured against the exact sparse-LU solution on the pipeline's own blend problems of img2 swapped
-into the 20 other shared photos: at least 49.4 dB PSNR, median 53.2 dB (mixed gradients, relaxed everywhere: 54.8, 57.9); at
-least 47.5 dB over 200 random regions cut by known lines and holes, noisy or smooth (the goal is 40).
+into the 20 other shared photos: at least 49.4 dB PSNR, median 53.2 dB (mixed gradients, relaxed
+everywhere: 54.8, 57.9); at least 47.5 dB over 200 random regions cut by known lines and holes,
+noisy or smooth (the goal is 40).
 ``_cpu.poisson_blend`` takes these as arguments (see csrc/blend_params.h); the solver is
 csrc/multigrid_impl.inc.
 """
