@@ -41,13 +41,12 @@ def remap_maps(src_pts: np.ndarray, dst_pts: np.ndarray, shape: tuple[int, int])
 
 def _mask_and_blend(be, warped, roi, dst_pts, covered, face_size):
     """The blend stage as the pipeline runs it: build the mask, then Poisson-blend over the mask's
-    bounding box and its 1-pixel frame (``cv2.seamlessClone`` crops to the mask's box too)."""
+    bounding box and its 1-pixel frame (``cv2.seamlessClone`` crops to the mask's box too), the box
+    passed as views (the backends copy what they must), the result pasted into a copy of the region."""
     mask = face_mask(dst_pts, covered, face_size)
     box = mask_box(mask)
     out = roi.copy()
-    out[box] = be.poisson_blend(
-        np.ascontiguousarray(warped[box]), np.ascontiguousarray(roi[box]), np.ascontiguousarray(mask[box])
-    )
+    out[box] = be.poisson_blend(warped[box], roi[box], mask[box])
     return out
 
 

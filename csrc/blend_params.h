@@ -18,6 +18,9 @@ struct BlendParams {
                         // own; deeper ones, where the correction is harmonic and smooth, keep the
                         // coarser level's solution interpolated. 0: relax every pixel (mixed mode
                         // always does)
+    long long src_stride;   // bytes from one row of src to the next (pixels and channels are contiguous;
+    long long dst_stride;   // rows may be a view's, further apart than w * channels) ... of dst
+    long long mask_stride;  // ... of mask (one byte per pixel)
 };
 
 }  // namespace fastswap

@@ -224,12 +224,27 @@ void blend_impl(const std::uint8_t* src, const std::uint8_t* dst, const std::uin
     mg_generic::blend_impl<C>(src, dst, mask, out, p);
 }
 
+using u8rows = py::array_t<std::uint8_t, py::array::forcecast>;  // any strides (see pixel_rows)
+
+// An (h, w) or (h, w, c) uint8 array whose rows may lie apart (a view of a larger image, as a region
+// of interest is) but whose pixels and channels are contiguous: taken as it is; any other layout
+// is copied to a C-contiguous array.
+u8rows pixel_rows(u8rows a) {
+    const py::ssize_t pixel = a.ndim() == 3 ? a.shape(2) : 1;  // bytes per pixel
+    const bool rows_ok = (a.ndim() == 2 || a.ndim() == 3) && a.strides(a.ndim() - 1) == 1 &&
+                         (a.ndim() == 2 || a.strides(1) == pixel) && a.strides(0) >= a.shape(1) * pixel;
+    return rows_ok ? a : u8rows(u8array::ensure(a));
+}
+
 // Seamless cloning (see numpy_backend.poisson_blend); cycles / pre_smooth / post_smooth / tol / band
-// set the accuracy of the full-multigrid solve (BlendParams).
-u8array poisson_blend(u8array src, u8array dst, u8array mask, const std::string& mode, int cycles,
+// set the accuracy of the full-multigrid solve (BlendParams). src, dst and mask may be views whose
+// rows lie apart (see pixel_rows): no copy of them is made.
+u8array poisson_blend(u8rows src_in, u8rows dst_in, u8rows mask_in, const std::string& mode, int cycles,
                       int pre_smooth, int post_smooth, float tol, int band) {
+    const u8rows src = pixel_rows(src_in), dst = pixel_rows(dst_in), mask = pixel_rows(mask_in);
     BlendParams p{(int)dst.shape(0), (int)dst.shape(1), (int)dst.shape(2), mode == "mixed" ? 1 : 0,
-                  cycles, pre_smooth, post_smooth, 4, tol, std::max(band, 0)};
+                  cycles, pre_smooth, post_smooth, 4, tol, std::max(band, 0),
+                  (long long)src.strides(0), (long long)dst.strides(0), (long long)mask.strides(0)};
     u8array out({p.h, p.w, p.channels});
     const std::uint8_t* s = src.data();
     const std::uint8_t* d = dst.data();
@@ -238,7 +253,8 @@ u8array poisson_blend(u8array src, u8array dst, u8array mask, const std::string&
     {
         py::gil_scoped_release nogil;
         if (p.h < 3 || p.w < 3) {
-            std::memcpy(o, d, (std::size_t)p.h * p.w * p.channels);
+            for (int y = 0; y < p.h; ++y)
+                std::memcpy(o + (std::size_t)y * p.w * p.channels, d + y * p.dst_stride, (std::size_t)p.w * p.channels);
         } else {
             switch (p.channels) {
                 case 1: blend_impl<1>(s, d, m, o, p); break;
@@ -340,7 +356,8 @@ u8array erode_octagon(u8array mask, int s, int k) {
                     }
                     std::swap(cur, next);
                 }
-                for (std::size_t i = 0; i < cur.size(); i += 2) std::memset(row + cur[i], 255, (std::size_t)(cur[i + 1] - cur[i]));
+                for (std::size_t i = 0; i < cur.size(); i += 2)
+                    std::memset(row + cur[i], 255, (std::size_t)(cur[i + 1] - cur[i]));
             }
         }
     }

@@ -328,8 +328,7 @@ class FaceSwapper:
             )
         if self.blend in ("poisson", "mixed"):
             mode = "normal" if self.blend == "poisson" else "mixed"
-            w_box, m_box = np.ascontiguousarray(warped[box]), np.ascontiguousarray(mask[box])
-            r_box = np.ascontiguousarray(roi[box])
+            w_box, m_box, r_box = warped[box], mask[box], roi[box]  # views: the backends copy what they must
             ring = quality.boundary_ring(m_box)
             boundary = quality.robust_boundary(w_box, r_box, m_box, ring=ring)
             solved = self.backend.poisson_blend(w_box, boundary, m_box, mode=mode)  # `boundary` off the mask

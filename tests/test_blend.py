@@ -209,6 +209,33 @@ def test_property_random_regions_match_the_reference(backend, reference, h, w, k
         assert psnr(out[inner], exp[inner]) >= TOLERANCES["blend_min_psnr_db"][backend.NAME]
 
 
+@pytest.mark.parametrize("layout", ["box of a larger image", "rows reversed", "column-major", "channel subset"])
+def test_cpu_blend_of_views_equals_the_blend_of_copies(layout):
+    """The cpu backend reads a box cut from a larger image (rows further apart than the box is wide)
+    in place; other layouts are copied first. Either way the bytes equal those of contiguous copies."""
+    cpu_backend = pytest.importorskip("fastswap.backends.cpu_backend", reason="the C++ extension is not built")
+    rng = np.random.default_rng(17)
+    big_h, big_w = 220, 260
+    src_big = cv2.GaussianBlur(rng.integers(0, 256, (big_h, big_w, 4), dtype=np.uint8), (0, 0), 2)
+    dst_big = rng.integers(0, 256, (big_h, big_w, 4), dtype=np.uint8)
+    mask_big = np.zeros((big_h, big_w), np.uint8)
+    cv2.ellipse(mask_big, (120, 110), (80, 70), 0, 0, 360, 255, -1)
+    mask_big[rng.random((big_h, big_w)) < 0.02] = 0
+    box = (slice(25, 197), slice(30, 215))
+    src, dst, mask = src_big[box][:, :, :3], dst_big[box][:, :, :3], mask_big[box]
+    if layout == "box of a larger image":
+        src, dst = np.ascontiguousarray(src_big[:, :, :3])[box], np.ascontiguousarray(dst_big[:, :, :3])[box]
+    elif layout == "rows reversed":
+        src, dst, mask = src[::-1], dst[::-1], mask[::-1]
+    elif layout == "column-major":
+        src, dst, mask = np.asfortranarray(src), np.asfortranarray(dst), np.asfortranarray(mask)
+    assert not src.flags.c_contiguous and not dst.flags.c_contiguous
+    for mode in ("normal", "mixed"):
+        views = cpu_backend.poisson_blend(src, dst, mask, mode=mode)
+        copies = cpu_backend.poisson_blend(*(np.ascontiguousarray(a) for a in (src, dst, mask)), mode=mode)
+        assert np.array_equal(views, copies), f"{layout}, {mode}"
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("mode", ["normal", "mixed"])
 def test_cpu_solver_reads_nothing_left_from_earlier_calls(mode, threads):

@@ -57,5 +57,7 @@ def warp_triangles(
 
 
 def poisson_blend(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, *, mode: str = "normal") -> np.ndarray:
-    """See :func:`fastswap.backends.numpy_backend.poisson_blend` (host arrays in and out)."""
+    """See :func:`fastswap.backends.numpy_backend.poisson_blend` (host arrays in and out). ``src``,
+    ``dst`` and ``mask`` may be views whose rows lie apart (a box cut from a larger image, pixels and
+    channels contiguous): they are read in place, not copied."""
     return _cpu.poisson_blend(src, dst, mask, mode, MAX_CYCLES, PRE_SMOOTH, POST_SMOOTH, RESIDUAL_TOL, BAND)
