@@ -197,6 +197,32 @@ py::tuple warp_triangles(u8array src, f32array src_pts, f32array dst_pts, i32arr
 // ---------------------------------------------------------------------------------------------
 // Poisson blending: csrc/multigrid_impl.inc, compiled for any x86-64 and for AVX2.
 
+// Calls f(a, b) for each run [a, b) of non-zero bytes of m[0 .. w), left to right, stepping 8 bytes
+// at a time through zero stretches and through stretches with no zero byte (mask rows: the blend's
+// bands, the erosion).
+template <class F>
+inline void for_each_run(const std::uint8_t* m, int w, F&& f) {
+    auto word = [&](int x) {
+        std::uint64_t v;
+        std::memcpy(&v, m + x, 8);
+        return v;
+    };
+    auto no_zero_byte = [&](int x) {
+        const std::uint64_t v = word(x);
+        return ((v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL) == 0;
+    };
+    int x = 0;
+    while (x < w) {
+        while (x + 8 <= w && word(x) == 0) x += 8;
+        while (x < w && !m[x]) ++x;
+        if (x >= w) break;
+        const int a = x;
+        while (x + 8 <= w && no_zero_byte(x)) x += 8;
+        while (x < w && m[x]) ++x;
+        f(a, x);
+    }
+}
+
 // Test hook (_cpu._poison_workspace): when set, the solver fills its reused float buffers with NaN
 // at the start of each call, so that a pass reading a value this call did not write changes the
 // result (a NaN reaches the output) instead of passing unnoticed on buffers that happen to hold 0.
@@ -270,31 +296,6 @@ u8array poisson_blend(u8rows src_in, u8rows dst_in, u8rows mask_in, const std::s
 // ---------------------------------------------------------------------------------------------
 // Mask erosion by an octagon (the fast path of fastswap.quality.erode_round), on runs of pixels.
 
-// Row y's runs of non-zero bytes of m (w bytes) appended to `runs` as [a, b) pairs, 8 bytes at a time
-// through the zero stretches and through the non-zero ones.
-void row_runs(const std::uint8_t* m, int w, std::vector<int>& runs) {
-    auto word = [&](int x) {
-        std::uint64_t v;
-        std::memcpy(&v, m + x, 8);
-        return v;
-    };
-    int x = 0;
-    while (x < w) {
-        while (x + 8 <= w && word(x) == 0) x += 8;
-        while (x < w && !m[x]) ++x;
-        if (x >= w) break;
-        const int a = x;
-        while (x + 8 <= w) {  // all eight bytes non-zero: no byte of (v - 0x01..) borrows ...
-            const std::uint64_t v = word(x);
-            if (((v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL) != 0) break;  // ... a zero byte
-            x += 8;
-        }
-        while (x < w && m[x]) ++x;
-        runs.push_back(a);
-        runs.push_back(x);
-    }
-}
-
 // erode_octagon: a (h, w) uint8 mask of 0 / 255 eroded as cv2.erode by a (2s + 1)-square, then k times
 // by the 3 x 3 cross, would erode it (OpenCV counts pixels outside the image as 255): a pixel stays
 // 255 when every pixel of the image within the octagon max(|dx|, |dy|) <= s + k, |dx| + |dy| <= 2s + k
@@ -312,7 +313,10 @@ u8array erode_octagon(u8array mask, int s, int k) {
         std::vector<int> runs, first(h + 1);
         for (int y = 0; y < h; ++y) {
             first[y] = (int)runs.size();
-            row_runs(m + (std::size_t)y * w, w, runs);
+            for_each_run(m + (std::size_t)y * w, w, [&](int a, int b) {
+                runs.push_back(a);
+                runs.push_back(b);
+            });
         }
         first[h] = (int)runs.size();
         const int reach = s + k;
