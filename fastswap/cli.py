@@ -344,13 +344,8 @@ def _cmd_info(a: argparse.Namespace) -> int:
         gpu = f"none ({type(e).__name__}: {e})"
     print(f"GPU: {gpu}")
     print(f"cpu threads: {os.cpu_count()}")
-    try:
-        from . import _cpu
-
-        paths = "AVX2" if _cpu.uses_avx2() else "plain x86-64 (no AVX2, or FASTSWAP_NO_AVX2 set)"
-        print(f"cpu kernels: {paths} paths, {_cpu.num_threads()} OpenMP threads (same bytes either way)")
-    except ImportError:
-        pass  # the backends list above already says why the cpu backend is missing
+    if st["cpu"] is None:  # otherwise the backends list above says why it is missing
+        print(f"cpu kernels: {backends.get_backend('cpu').code_paths()}")
     return 0
 
 

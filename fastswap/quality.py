@@ -6,12 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from . import mesh
-
-try:  # the C++ extension's mask erosion (same bytes as OpenCV's; see erode_round)
-    from . import _cpu
-except ImportError:  # not built: OpenCV does it (the registry says why the extension is missing)
-    _cpu = None
+from . import backends, mesh
 
 MOUTH_OPEN = 0.006  # inner-lip area / face size^2 above which a mouth counts as open (closed: < 0.003)
 EYE_RATIO_DIFF = 1.8  # eye-openness ratio between source and target above which the target's eye is kept
@@ -91,12 +86,12 @@ def erode_round(mask: np.ndarray, r: int) -> np.ndarray:
     OpenCV's elliptic kernel at r = 9 to 15; the two differ by at most 8% of r along the edge (a pixel
     up to r = 12). With the C++ extension, the same bytes from the mask's runs of pixels
     (``_cpu.erode_octagon``: 4x to 12x faster than the two OpenCV erosions on face masks); without
-    it, from OpenCV."""
+    it (the backend registry says why it is missing), from OpenCV."""
     if r <= 0:
         return mask
-    s = int(round(r * (np.sqrt(2.0) - 1.0)))
-    if _cpu is not None and mask.ndim == 2 and mask.dtype == np.uint8:
-        return _cpu.erode_octagon(mask, s, r - s)
+    if mask.ndim == 2 and mask.dtype == np.uint8 and backends.status()["cpu"] is None:
+        s = int(round(r * (np.sqrt(2.0) - 1.0)))
+        return backends.get_backend("cpu").erode_octagon(mask, s, r - s)
     return erode_round_opencv(mask, r)
 
 

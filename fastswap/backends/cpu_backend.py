@@ -61,3 +61,16 @@ def poisson_blend(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, *, mode: s
     ``dst`` and ``mask`` may be views whose rows lie apart (a box cut from a larger image, pixels and
     channels contiguous): they are read in place, not copied."""
     return _cpu.poisson_blend(src, dst, mask, mode, MAX_CYCLES, PRE_SMOOTH, POST_SMOOTH, RESIDUAL_TOL, BAND)
+
+
+def erode_octagon(mask: np.ndarray, s: int, k: int) -> np.ndarray:
+    """(H, W) uint8 mask of 0 / 255 (host) eroded by a (2s + 1)-square, then k times by the 3x3 cross,
+    as two ``cv2.erode`` calls would (pixels outside the image count as 255), computed from the mask's
+    runs of pixels; (H, W) uint8 0 / 255, host. The fast path of :func:`fastswap.quality.erode_round`."""
+    return _cpu.erode_octagon(mask, s, k)
+
+
+def code_paths() -> str:
+    """What ``fastswap info`` says of the kernels: AVX2 or plain paths, OpenMP threads."""
+    paths = "AVX2" if _cpu.uses_avx2() else "plain x86-64 (no AVX2, or FASTSWAP_NO_AVX2 set)"
+    return f"{paths} paths, {_cpu.num_threads()} OpenMP threads (same bytes either way)"
