@@ -7,8 +7,12 @@ swap should carry the source's identity), and the mean distance of the result's 
 the target's, divided by the distance between the eye centres (pose and expression kept).
 
     python bench/quality.py [--source img2.jpg] [--grid 6]
+    python bench/quality.py --all-sources
 
 Writes bench/results/quality.json and bench/results/quality_grid.png (source | target | classic | fastswap).
+``--all-sources`` takes every photo as the source in turn (21 x 20 pairs), so that no figure hangs on
+the choice of one source, and writes bench/results/quality_all_sources.json: the shares and means
+pooled over all pairs, over the pairs of two different people, and per source.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import classic  # noqa: E402
 from common import RESULTS, SHARED_FACES, metadata, write_json  # noqa: E402
 
 from fastswap import FaceDetector, FaceSwapper, mesh  # noqa: E402
-from fastswap.identity import FaceEmbedder  # noqa: E402
+from fastswap.identity import SAME_PERSON, FaceEmbedder  # noqa: E402
 from fastswap.imageio import read_image  # noqa: E402
 from fastswap.quality import panel  # noqa: E402
 
@@ -50,10 +54,107 @@ def score(result, target_face, d_src, d_tgt, det, emb) -> dict:
     }
 
 
+def parse_options(items: list[str]) -> dict:
+    options = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        low = value.lower()
+        if low in ("true", "false"):
+            options[key] = low == "true"
+        else:
+            try:
+                options[key] = float(value)
+            except ValueError:
+                options[key] = value
+    return options
+
+
+class Photos:
+    """The photo set's images, their largest face and its descriptor, each computed once."""
+
+    def __init__(self, faces_dir: Path, det, emb) -> None:
+        self.det, self.emb = det, emb
+        self.entries = {}
+        for path in sorted(faces_dir.glob("img*.jpg")):
+            image = read_image(path)
+            faces = det.detect(image)
+            if not faces:
+                print(f"{path.name}: no face found, left out", flush=True)
+                continue
+            face = max(faces, key=lambda f: f.size)
+            self.entries[path.name] = (image, face, emb.describe(image, face))
+
+
+def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = None, grid: int = 0) -> list[dict]:
+    """One source into every other photo: a row per target (fastswap and the classic loop)."""
+    det, emb = photos.det, photos.emb
+    src, src_face, d_src = photos.entries[source]
+    rows = []
+    with FaceSwapper(src, detector=det, **options) as fs:
+        for name, (tgt, tf, d_tgt) in photos.entries.items():
+            if name == source:
+                continue
+            ours = fs.swap(tgt, faces="largest")
+            old = classic.blend(classic.warp(src, src_face.points[:468], tgt, tf.points[:468]), tgt, tf.points[:468])
+            row = {
+                "source": source,
+                "image": name,
+                "source_target_distance": emb.distance(d_src, d_tgt),
+                "fastswap": score(ours, tf, d_src, d_tgt, det, emb),
+                "classic": score(old, tf, d_src, d_tgt, det, emb),
+            }
+            rows.append(row)
+            print(
+                source,
+                name,
+                {
+                    k: {kk: round(vv, 3) for kk, vv in v.items() if isinstance(vv, float)}
+                    for k, v in row.items()
+                    if isinstance(v, dict)
+                },
+                flush=True,
+            )
+            if tiles is not None and len(tiles) < grid:
+                x0, y0, x1, y1 = (int(v) for v in tf.bbox)
+                m = int(0.35 * (x1 - x0))
+                crop = (slice(max(0, y0 - m), y1 + m), slice(max(0, x0 - m), x1 + m))
+                tiles.append(
+                    panel(
+                        [("source", src), ("target", tgt[crop]), ("classic", old[crop]), ("fastswap", ours[crop])],
+                        height=220,
+                    )
+                )
+    return rows
+
+
+def summarise(rows: list[dict], method: str) -> dict:
+    """Shares and means of one method's scores over ``rows``."""
+    ok = [r[method] for r in rows if r[method]["found"]]
+    # dlib's own threshold: pairs closer than SAME_PERSON show the same person, where "closer to the
+    # source than to the target" is close to a coin toss
+    other = [r[method] for r in rows if r["source_target_distance"] >= SAME_PERSON and r[method]["found"]]
+    return {
+        "targets": len(rows),
+        "face_found_in_result": len(ok),
+        "closer_to_source_share": sum(s["to_source"] < s["to_target"] for s in ok) / max(len(rows), 1),
+        "different_person_targets": len(other),
+        "closer_to_source_share_different_person": sum(s["to_source"] < s["to_target"] for s in other)
+        / max(len(other), 1),
+        "mean_distance_to_source": float(np.mean([s["to_source"] for s in ok])),
+        "mean_distance_to_target": float(np.mean([s["to_target"] for s in ok])),
+        "mean_landmark_error": float(np.mean([s["landmark_error"] for s in ok])),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces-dir", type=Path, default=SHARED_FACES)
     ap.add_argument("--source", default="img2.jpg")
+    ap.add_argument(
+        "--all-sources",
+        action="store_true",
+        help="every photo as the source in turn (writes <name>_all_sources.json, no grid)",
+    )
     ap.add_argument("--grid", type=int, default=6, help="targets shown in the picture grid")
     ap.add_argument("--name", default="quality", help="results file stem (default quality)")
     ap.add_argument(
@@ -64,78 +165,35 @@ def main() -> None:
         help="a FaceSwapper option, e.g. color_correct=false (repeatable)",
     )
     args = ap.parse_args()
-    options = {}
-    for item in args.option:
-        key, _, value = item.partition("=")
-        low = value.lower()
-        if low in ("true", "false"):
-            options[key] = low == "true"
-        else:
-            try:
-                options[key] = float(value)
-            except ValueError:
-                options[key] = value
+    options = parse_options(args.option)
     if not args.faces_dir.is_dir():
         sys.exit(f"{args.faces_dir} not found: the benchmark needs the shared photo set")
     det, emb = FaceDetector(), FaceEmbedder()
-    src = read_image(args.faces_dir / args.source)
-    src_face = max(det.detect(src), key=lambda f: f.size)
-    d_src = emb.describe(src, src_face)
-    rows, tiles = [], []
-    with FaceSwapper(src, detector=det, **options) as fs:
-        for path in sorted(p for p in args.faces_dir.glob("img*.jpg") if p.name != args.source):
-            tgt = read_image(path)
-            faces = det.detect(tgt)
-            if not faces:
-                continue
-            tf = max(faces, key=lambda f: f.size)
-            d_tgt = emb.describe(tgt, tf)
-            ours = fs.swap(tgt, faces="largest")
-            old = classic.blend(classic.warp(src, src_face.points[:468], tgt, tf.points[:468]), tgt, tf.points[:468])
-            row = {
-                "image": path.name,
-                "source_target_distance": emb.distance(d_src, d_tgt),
-                "fastswap": score(ours, tf, d_src, d_tgt, det, emb),
-                "classic": score(old, tf, d_src, d_tgt, det, emb),
-            }
-            rows.append(row)
-            print(
-                path.name,
-                {
-                    k: {kk: round(vv, 3) for kk, vv in v.items() if isinstance(vv, float)}
-                    for k, v in row.items()
-                    if isinstance(v, dict)
-                },
-                flush=True,
-            )
-            if len(tiles) < args.grid:
-                x0, y0, x1, y1 = (int(v) for v in tf.bbox)
-                m = int(0.35 * (x1 - x0))
-                crop = (slice(max(0, y0 - m), y1 + m), slice(max(0, x0 - m), x1 + m))
-                tiles.append(
-                    panel(
-                        [("source", src), ("target", tgt[crop]), ("classic", old[crop]), ("fastswap", ours[crop])],
-                        height=220,
-                    )
-                )
-    summary = {}
-    for method in ("fastswap", "classic"):
-        ok = [r[method] for r in rows if r[method]["found"]]
-        summary[method] = {
-            "targets": len(rows),
-            "face_found_in_result": len(ok),
-            "closer_to_source_share": sum(s["to_source"] < s["to_target"] for s in ok) / max(len(rows), 1),
-            # dlib's own threshold: pairs closer than 0.6 show the same person, where "closer to the
-            # source than to the target" is a coin toss
-            "different_person_targets": len(
-                other := [r[method] for r in rows if r["source_target_distance"] >= 0.6 and r[method]["found"]]
-            ),
-            "closer_to_source_share_different_person": sum(s["to_source"] < s["to_target"] for s in other)
-            / max(len(other), 1),
-            "mean_distance_to_source": float(np.mean([s["to_source"] for s in ok])),
-            "mean_distance_to_target": float(np.mean([s["to_target"] for s in ok])),
-            "mean_landmark_error": float(np.mean([s["landmark_error"] for s in ok])),
-        }
+    photos = Photos(args.faces_dir, det, emb)
+    methods = ("fastswap", "classic")
+    if args.all_sources:
+        rows: list[dict] = []
+        per_source = {}
+        for source in photos.entries:
+            mine = evaluate(photos, source, options)
+            rows += mine
+            per_source[source] = {m: summarise(mine, m) for m in methods}
+        summary = {m: summarise(rows, m) for m in methods}
+        for m in methods:
+            shares = [s[m]["closer_to_source_share"] for s in per_source.values()]
+            summary[m]["sources"] = len(shares)
+            summary[m]["worst_source_share"] = float(min(shares))
+            summary[m]["sources_at_97_percent"] = int(sum(s >= 0.97 for s in shares))
+        print(summary)
+        payload = {"meta": metadata(), "options": options, "per_source": per_source, "rows": rows, "summary": summary}
+        print(f"wrote {write_json(args.name + '_all_sources.json', payload)}")
+        det.close()
+        return
+    if args.source not in photos.entries:
+        sys.exit(f"{args.source}: not in {args.faces_dir}, or no face found in it")
+    tiles: list = []
+    rows = evaluate(photos, args.source, options, tiles, args.grid)
+    summary = {m: summarise(rows, m) for m in methods}
     print(summary)
     payload = {"meta": metadata(), "source": args.source, "options": options, "rows": rows, "summary": summary}
     print(f"wrote {write_json(args.name + '.json', payload)}")
