@@ -96,6 +96,13 @@ def _parser() -> argparse.ArgumentParser:
             help="also draw triangles that face away from the camera in the target",
         )
         sp.add_argument(
+            "--no-mirror",
+            dest="mirror",
+            action="store_false",
+            help="leave out source triangles covered by hair (or draw turned-away ones stretched) instead of "
+            "drawing them from the face's other side",
+        )
+        sp.add_argument(
             "--mask-region",
             default="face",
             choices=["face", "brows"],
@@ -219,6 +226,7 @@ def quality_options(a: argparse.Namespace) -> dict:
         "keep_mouth": a.keep_mouth,
         "keep_eyes": a.keep_eyes,
         "cull_backfacing": a.cull_backfacing,
+        "mirror": a.mirror,
         "mask_region": a.mask_region,
         "shape": a.shape,
         "min_confidence": a.min_confidence,

@@ -8,6 +8,9 @@ points plus 10 iris points, which no triangle uses).
 * ``FACE_OUTLINE``: (36,) int32, the mesh's boundary loop, counter-clockwise on screen.
 * ``LIPS_INNER``, ``LEFT_EYE``, ``RIGHT_EYE``: ordered contour loops (int32) of the mouth opening and of
   the eyes' openings.
+* ``MIRROR``: (468,) int32, each mesh point's mirror image across the face's midline (the canonical
+  mesh is exactly symmetric; the 28 midline points are their own mirror). ``MIRROR[TRIANGLES]`` is
+  each triangle's mirror triangle, with the reverse winding.
 * ``REGION_TRIANGLES``: per region ("face", "mouth", "left_eye", "right_eye") the int32 indices of the
   triangles that lie inside it (mouth and eyes: triangles whose vertices all lie on or inside the loop).
 """
@@ -26,7 +29,8 @@ FACE_OUTLINE: np.ndarray = np.asarray(_d.FACE_OUTLINE, np.int32)
 LIPS_INNER: np.ndarray = np.asarray(_d.LIPS_INNER, np.int32)
 LEFT_EYE: np.ndarray = np.asarray(_d.LEFT_EYE, np.int32)
 RIGHT_EYE: np.ndarray = np.asarray(_d.RIGHT_EYE, np.int32)
-for _a in (TRIANGLES, FACE_OUTLINE, LIPS_INNER, LEFT_EYE, RIGHT_EYE):
+MIRROR: np.ndarray = np.asarray(_d.MIRROR, np.int32)
+for _a in (TRIANGLES, FACE_OUTLINE, LIPS_INNER, LEFT_EYE, RIGHT_EYE, MIRROR):
     _a.setflags(write=False)
 
 

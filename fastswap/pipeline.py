@@ -60,8 +60,9 @@ class PreparedSource:
         face: the detected :class:`Face` in the original image's coordinates.
         skin: (h, w) uint8, 255 where the crop shows the face's own skin, 0 where hair or background
             reaches inside the mesh outline (:func:`fastswap.quality.source_skin`); None when nothing
-            does. Mesh triangles with less than SKIN_SHARE_MIN of their area on skin are not drawn,
-            so hair and background there never reach a target.
+            does. Mesh triangles with less than SKIN_SHARE_MIN of their area on skin are drawn from
+            the face's other side, or not at all (:func:`_source_triangles`), so hair and background
+            there never reach a target.
     """
 
     image: np.ndarray
@@ -137,6 +138,10 @@ class FaceSwapper:
         keep_mouth: keep the target's mouth interior (teeth, tongue) when its mouth is open.
         keep_eyes: keep the target's eyes when their openness differs much from the source's.
         cull_backfacing: do not draw triangles that face away from the camera in the target.
+        mirror: draw the source's triangles that are covered by hair or background, or that face
+            away in a turned source, from their mirror triangles on the face's other side, fitted
+            in by a Poisson blend (see :func:`_source_triangles`); off: such triangles are left out
+            (hair) or drawn stretched (turned away).
         mask_region: "face" (the whole mesh outline) or "brows" (no forehead: only below the brows).
         shape: share in [0, 1] of the source face's own proportions (eye spacing, nose and mouth size
             and place) carried into the target's mesh, pose and expression removed
@@ -165,6 +170,7 @@ class FaceSwapper:
         keep_mouth: bool = True,
         keep_eyes: bool = True,
         cull_backfacing: bool = True,
+        mirror: bool = True,
         mask_region: str = "face",
         shape: float = SHAPE,
         min_confidence: float = 0.0,
@@ -208,7 +214,7 @@ class FaceSwapper:
                 "faces the camera); its far side would be stretched. Use a more frontal photo."
             )
         self.prepared = prepared
-        self._triangles = mesh.TRIANGLES if prepared.skin is None else _skin_triangles(prepared)
+        self._src_points, self._triangles, self._mirror_triangles = _source_triangles(prepared, mirror)
 
     def swap(self, target: ImageLike, *, faces: FaceSelection = "all") -> np.ndarray:
         """Swap the source face into ``target`` and return the new host (H, W, 3) uint8 image.
@@ -315,10 +321,12 @@ class FaceSwapper:
         warped, covered = self.backend.warp_triangles(
             self.prepared.image, self.prepared.points, warp_pts, self._triangles, shape, cull_backfacing=cull
         )
+        roi = np.ascontiguousarray(image[y0:y1, x0:x1])
+        if len(self._mirror_triangles):
+            self._fill_from_mirror(warped, covered, roi, warp_pts, shape, cull)
         mask = face_mask(dst_pts, covered, face.size)
         if self.mask_region == "brows":
             mask &= quality.below_brows(shape, dst_pts)
-        roi = np.ascontiguousarray(image[y0:y1, x0:x1])
         # Only the mask's bounding box and its 1-pixel frame matter from here on: the blends read the
         # warped face inside the mask, the Poisson solve its boundary too.
         box = mask_box(mask)
@@ -358,6 +366,31 @@ class FaceSwapper:
             info.mask, info.warped = mask & ~keep, warped
         return info
 
+    def _fill_from_mirror(
+        self, warped: np.ndarray, covered: np.ndarray, roi: np.ndarray, warp_pts: np.ndarray, shape, cull: bool
+    ) -> None:
+        """Draw the triangles taken from the source's other side (see :func:`_source_triangles`) into
+        ``warped`` and ``covered`` (host, ROI coordinates, changed in place), Poisson-blended into what
+        surrounds them (the face drawn so far, else the target): the other side is lit differently,
+        and pasted as it is each patch would show its own edge."""
+        pts = np.concatenate([warp_pts, warp_pts])  # rows 468+: the mirror side's points
+        extra, drawn = self.backend.warp_triangles(
+            self.prepared.image, self._src_points, pts, self._mirror_triangles, shape, cull_backfacing=cull
+        )
+        fill = cv2.bitwise_and(drawn, cv2.bitwise_not(covered))
+        contours, _ = cv2.findContours(fill, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        h, w = fill.shape
+        for contour in contours:  # each patch in its own box (1-pixel frame)
+            x, y, bw, bh = cv2.boundingRect(contour)
+            box = slice(max(y - 1, 0), min(y + bh + 1, h)), slice(max(x - 1, 0), min(x + bw + 1, w))
+            around = roi[box].copy()
+            cv2.copyTo(warped[box], covered[box], around)  # the face drawn so far, else the target
+            guide = around.copy()
+            cv2.copyTo(extra[box], drawn[box], guide)
+            solved = self.backend.poisson_blend(guide, around, fill[box], mode="normal")
+            np.copyto(warped[box], solved, where=fill[box][:, :, None] > 0)
+        np.bitwise_or(covered, fill, out=covered)
+
     def close(self) -> None:
         """Close the detector if this swapper created it."""
         if self._own_detector and getattr(self, "detector", None) is not None:
@@ -370,24 +403,71 @@ class FaceSwapper:
         self.close()
 
 
-SKIN_SHARE_MIN = 0.9  # a source triangle with less of its area on skin than this is not drawn
+SKIN_SHARE_MIN = 0.9  # a source triangle with less of its area on skin than this is not drawn from
+MIRROR_AREA_MIN = 0.7  # a mirror triangle smaller than this share of the triangle's own area is not used
 
 
-def _skin_triangles(prepared: PreparedSource) -> np.ndarray:
-    """The mesh triangles whose source area is mostly the face's own skin (see PreparedSource.skin):
-    hair or background reaching inside the outline is then never drawn, so never blended (the mask
-    is built from what was drawn, and eroded from its edge)."""
-    h, w = prepared.skin.shape
-    ids = np.full((h, w), -1, np.int32)
-    tri = np.round(prepared.points[mesh.TRIANGLES] * 16).astype(np.int32)
-    for k, t in enumerate(tri):
-        cv2.fillConvexPoly(ids, t, k, lineType=cv2.LINE_8, shift=4)
-    sel = ids >= 0
+def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each mesh triangle's texture comes from in the source (host arrays).
+
+    A source triangle is usable when at least SKIN_SHARE_MIN of its area is the face's own skin (see
+    PreparedSource.skin: hair or background reaching inside the outline) and, in a turned source
+    face (visible share below quality.TURNED), it faces the camera. With ``mirror``, a triangle that
+    is not usable is drawn from its mirror triangle across the face's midline (``mesh.MIRROR``) when
+    that one is usable and not seen much more obliquely (area at least MIRROR_AREA_MIN of its own),
+    so that hair over one temple, or the far side of a turned head, takes the other side's skin
+    instead of leaving a hole (or stretched texture) in the face. Otherwise a triangle on skin is
+    drawn from itself (facing away or not), and one off the skin is not drawn: never drawn, never
+    blended (the mask is built from what was drawn, and eroded from its edge).
+
+    Returns:
+        points: (468, 2) float32, the source's mesh points; when some triangle is drawn from the
+            mirror side, (936, 2): followed by their mirror images (row 468 + i is point
+            ``MIRROR[i]``), so that one index array serves both ends of the warp (the target's
+            points passed twice, stacked).
+        own: (K, 3) int32 ``TRIANGLES`` rows drawn from themselves.
+        mirror_side: (M, 3) int32 ``TRIANGLES`` rows + 468 (so drawn from the mirror side): the
+            triangles to fill and, around them, those whose mirror side is usable too (the guidance of
+            the Poisson blend that fits the filled ones in); (0, 3) when nothing is filled.
+    """
+    pts = prepared.points
     n = len(mesh.TRIANGLES)
-    area = np.bincount(ids[sel], minlength=n)
-    good = np.bincount(ids[sel], weights=(prepared.skin[sel] > 0).astype(np.float64), minlength=n)
-    keep = (area == 0) | (good >= SKIN_SHARE_MIN * np.maximum(area, 1))
-    return np.ascontiguousarray(mesh.TRIANGLES[keep])
+    if prepared.skin is None:
+        skin_ok = np.ones(n, bool)
+    else:
+        h, w = prepared.skin.shape
+        ids = np.full((h, w), -1, np.int32)
+        tri = np.round(pts[mesh.TRIANGLES] * 16).astype(np.int32)
+        for k, t in enumerate(tri):
+            cv2.fillConvexPoly(ids, t, k, lineType=cv2.LINE_8, shift=4)
+        sel = ids >= 0
+        area = np.bincount(ids[sel], minlength=n)
+        good = np.bincount(ids[sel], weights=(prepared.skin[sel] > 0).astype(np.float64), minlength=n)
+        skin_ok = (area == 0) | (good >= SKIN_SHARE_MIN * np.maximum(area, 1))
+    p = pts[mesh.TRIANGLES].astype(np.float64)
+    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    signed = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # twice the signed area, > 0 facing the camera
+    facing_ok = signed > 0 if quality.visible_fraction(pts) < quality.TURNED else np.ones(n, bool)
+    usable = skin_ok & facing_ok
+    # the mirror triangle of row k: its vertices mirrored, found by vertex set
+    index = {tuple(sorted(t)): k for k, t in enumerate(mesh.TRIANGLES.tolist())}
+    partner = np.array([index[tuple(sorted(t))] for t in mesh.MIRROR[mesh.TRIANGLES].tolist()])
+    # a mirror triangle seen much more obliquely than the triangle itself would be stretched
+    wide = np.abs(signed[partner]) >= MIRROR_AREA_MIN * np.abs(signed) if mirror else np.zeros(n, bool)
+    own = usable | ~(usable[partner] & wide) & skin_ok
+    mirrored = ~own & usable[partner] & wide
+    if not mirrored.any():
+        return pts, np.ascontiguousarray(mesh.TRIANGLES[own]), np.zeros((0, 3), np.int32)
+    # the mirror side's texture on the filled triangles and on their neighbours (sharing a vertex)
+    # drawn by the face itself: the guidance of the blend that fits them in, on and around them
+    near = np.isin(mesh.TRIANGLES, mesh.TRIANGLES[mirrored]).any(axis=1)
+    guide = mirrored | (near & own & usable[partner])
+    points = np.concatenate([pts, pts[mesh.MIRROR]]).astype(np.float32)
+    return (
+        np.ascontiguousarray(points),
+        np.ascontiguousarray(mesh.TRIANGLES[own]),
+        np.ascontiguousarray(mesh.TRIANGLES[guide] + mesh.NUM_MESH_POINTS, dtype=np.int32),
+    )
 
 
 def _name(obj: object, default: str) -> str:

@@ -41,13 +41,31 @@ def test_mesh_is_a_manifold_disk_bounded_by_the_outline():
     assert mesh.NUM_MESH_POINTS - len(count) + len(mesh.TRIANGLES) == 1
 
 
-def test_generated_tables_match_mediapipe_data():
+def _generator():
     spec = importlib.util.spec_from_file_location("gen_mesh", ROOT / "tools" / "gen_mesh.py")
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    _, tris = gen.canonical_mesh(model_path())
+    return gen
+
+
+def test_generated_tables_match_mediapipe_data():
+    _, tris = _generator().canonical_mesh(model_path())
     as_sets = lambda a: sorted(tuple(sorted(r)) for r in a.tolist())  # noqa: E731
     assert as_sets(tris) == as_sets(mesh.TRIANGLES)
+
+
+def test_mirror_maps_the_canonical_mesh_onto_itself():
+    verts, _ = _generator().canonical_mesh(model_path())
+    m = mesh.MIRROR
+    assert m.shape == (mesh.NUM_MESH_POINTS,) and m.dtype == np.int32
+    assert (m[m] == np.arange(mesh.NUM_MESH_POINTS)).all()  # an involution
+    v = verts[:, :3].astype(np.float64)
+    np.testing.assert_allclose(v[m] * (-1.0, 1.0, 1.0), v, atol=1e-5)  # x -> -x, y and z kept
+    assert set(m[mesh.LEFT_EYE].tolist()) == set(mesh.RIGHT_EYE.tolist())
+    assert set(m[mesh.FACE_OUTLINE].tolist()) == set(mesh.FACE_OUTLINE.tolist())
+    # every triangle's mirror is a triangle of the mesh
+    as_set = {tuple(sorted(t)) for t in mesh.TRIANGLES.tolist()}
+    assert all(tuple(sorted(t)) in as_set for t in m[mesh.TRIANGLES].tolist())
 
 
 def test_region_triangles_lie_inside_their_loops():

@@ -357,3 +357,36 @@ def test_source_hair_inside_the_outline_is_never_blended(demo, detector):
         hair_blended(replace(clean, image=img, skin=None)),
     )
     assert without > 100 and with_skin < 0.05 * without, (with_skin, without)
+
+
+def test_hair_covered_source_triangles_are_drawn_from_the_other_side(demo, detector):
+    """With the same painted hair, the triangles under it are drawn from their mirror triangles and
+    fitted in: the blend mask has no notch there, and the result there is the clean source's face
+    (within a few levels), not the target's; ``mirror=False`` leaves the notch."""
+    from dataclasses import replace
+
+    from fastswap.pipeline import prepare_source
+
+    clean = prepare_source(demo["astronaut"], detector)
+    img, pts, size = clean.image.copy(), clean.points, clean.face.size
+    x0 = int(pts[mesh.FACE_OUTLINE, 0].max() - 0.08 * size)
+    y0, y1 = int(pts[:, 1].min() + 0.2 * size), int(pts[:, 1].min() + 0.6 * size)
+    img[y0:y1, x0:] = (20, 22, 25)
+    hair = replace(clean, image=img, skin=quality.source_skin(img, pts, size))
+
+    def run(prepared, **kw):
+        with FaceSwapper(prepared, detector=detector, debug=True, **kw) as fs:
+            res = fs.swap_report(demo["grace_hopper"])
+        info = res.faces[0]
+        x0, y0, x1, y1 = info.roi
+        return info.mask > 0, res.image[y0:y1, x0:x1].astype(int)
+
+    mask_clean, out_clean = run(clean)
+    mask_mirror, out_mirror = run(hair)
+    mask_off, out_off = run(hair, mirror=False)
+    assert mask_mirror.sum() >= 0.99 * mask_clean.sum(), (mask_mirror.sum(), mask_clean.sum())
+    assert mask_off.sum() < 0.95 * mask_clean.sum(), (mask_off.sum(), mask_clean.sum())
+    filled = mask_mirror & ~mask_off
+    err_mirror = np.abs(out_mirror - out_clean)[filled].mean()
+    err_off = np.abs(out_off - out_clean)[filled].mean()
+    assert err_mirror < 8 and err_off > 3 * err_mirror, (err_mirror, err_off)

@@ -8,6 +8,8 @@ Run once by a developer (``python tools/gen_mesh.py``); the output is committed.
   image coordinates (x right, y down).
 * Face outline: the boundary loop of that mesh (edges used by one triangle only).
 * Lips (inner contour) and eyes: MediaPipe's ``FaceLandmarksConnections`` lists.
+* Mirror: each point's mirror image across the face's midline (the canonical mesh is exactly
+  symmetric in x; checked).
 """
 
 from __future__ import annotations
@@ -135,6 +137,14 @@ def main() -> None:
     oval_mp = {c.start for c in C.FACE_LANDMARKS_FACE_OVAL}
     assert set(outline) == oval_mp, "mesh boundary differs from MediaPipe's FACE_OVAL"
 
+    # The canonical mesh is symmetric about x = 0: each vertex's mirror is the vertex at (-x, y, z).
+    gap = np.linalg.norm((v3 * (-1.0, 1.0, 1.0))[:, None] - v3[None], axis=2)
+    mirror = gap.argmin(axis=1)
+    assert gap.min(axis=1).max() < 1e-4, "canonical mesh is not symmetric"
+    assert (mirror[mirror] == np.arange(len(v3))).all(), "mirror map is not an involution"
+    tri_keys = {tuple(sorted(t)) for t in tris.tolist()}
+    assert all(tuple(sorted(mirror[t])) in tri_keys for t in tris), "a triangle has no mirror triangle"
+
     def fmt(name: str, values, per_line: int) -> str:
         flat = [str(int(v)) for v in np.asarray(values).ravel()]
         lines = [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
@@ -152,6 +162,8 @@ def main() -> None:
         + fmt("LEFT_EYE", left_eye, 16)
         + "\n"
         + fmt("RIGHT_EYE", right_eye, 16)
+        + "\n"
+        + fmt("MIRROR", mirror, 20)
     )
     print(f"wrote {out}: {len(tris)} triangles, outline {len(outline)} points, winding {dict(sign)}")
 
