@@ -139,7 +139,7 @@ class FaceSwapper:
         keep_eyes: keep the target's eyes when their openness differs much from the source's.
         cull_backfacing: do not draw triangles that face away from the camera in the target.
         mirror: draw the source's triangles that are covered by hair or background, or that face
-            away in a turned source, from their mirror triangles on the face's other side, fitted
+            away (or nearly) in a turned source, from their mirror triangles on the face's other side, fitted
             in by a Poisson blend (see :func:`_source_triangles`); off: such triangles are left out
             (hair) or drawn stretched (turned away).
         mask_region: "face" (the whole mesh outline) or "brows" (no forehead: only below the brows).
@@ -405,6 +405,7 @@ class FaceSwapper:
 
 SKIN_SHARE_MIN = 0.9  # a source triangle with less of its area on skin than this is not drawn from
 MIRROR_AREA_MIN = 0.7  # a mirror triangle smaller than this share of the triangle's own area is not used
+OBLIQUE_MAX = 0.5  # in a turned source, a triangle under this share of its mirror's area is taken as hidden
 
 
 def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -412,7 +413,9 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
 
     A source triangle is usable when at least SKIN_SHARE_MIN of its area is the face's own skin (see
     PreparedSource.skin: hair or background reaching inside the outline) and, in a turned source
-    face (visible share below quality.TURNED), it faces the camera. With ``mirror``, a triangle that
+    face (visible share below quality.TURNED), it faces the camera with at least OBLIQUE_MAX of its
+    mirror triangle's area (the far side of a turned head is seen edge-on: drawn from there it is
+    smeared across the target's face). With ``mirror``, a triangle that
     is not usable is drawn from its mirror triangle across the face's midline (``mesh.MIRROR``) when
     that one is usable and not seen much more obliquely (area at least MIRROR_AREA_MIN of its own),
     so that hair over one temple, or the far side of a turned head, takes the other side's skin
@@ -447,11 +450,15 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
     p = pts[mesh.TRIANGLES].astype(np.float64)
     e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
     signed = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # twice the signed area, > 0 facing the camera
-    facing_ok = signed > 0 if quality.visible_fraction(pts) < quality.TURNED else np.ones(n, bool)
-    usable = skin_ok & facing_ok
     # the mirror triangle of row k: its vertices mirrored, found by vertex set
     index = {tuple(sorted(t)): k for k, t in enumerate(mesh.TRIANGLES.tolist())}
     partner = np.array([index[tuple(sorted(t))] for t in mesh.MIRROR[mesh.TRIANGLES].tolist()])
+    if quality.visible_fraction(pts) < quality.TURNED:
+        # the far side of a turned head: facing away, or seen far more obliquely than its mirror
+        facing_ok = (signed > 0) & (signed >= OBLIQUE_MAX * signed[partner])
+    else:
+        facing_ok = np.ones(n, bool)
+    usable = skin_ok & facing_ok
     # a mirror triangle seen much more obliquely than the triangle itself would be stretched
     wide = np.abs(signed[partner]) >= MIRROR_AREA_MIN * np.abs(signed) if mirror else np.zeros(n, bool)
     own = usable | ~(usable[partner] & wide) & skin_ok

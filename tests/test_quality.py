@@ -106,6 +106,40 @@ def test_backfacing_triangles_are_not_drawn(shared_faces, demo, detector):
     assert masks[True] < masks[False]
 
 
+def test_turned_source_far_side_is_drawn_from_the_near_side(shared_faces, demo, detector):
+    """The group photo's most turned face as the source, into the frontal astronaut: with ``mirror``
+    the far side is drawn from the near side's triangles, so it is not smeared across the face (its
+    ratio of horizontal to vertical gradient energy is the near side's, within 25%); without, the
+    stretched far side loses its horizontal detail (below 75% of the near side's)."""
+    group = read_image(shared_faces / "group-t1.jpg")
+    faces = detector.detect(group)
+    turned = min(range(len(faces)), key=lambda i: quality.visible_fraction(faces[i].points))
+    assert quality.visible_fraction(faces[turned].points) < 0.9
+    target = demo["astronaut"]
+    tgt = detector.detect(target)[0].points
+    src = faces[turned].points
+    # the source's near side: the eye seen larger; where that eye's landmarks land in the target
+    near_loop = max((mesh.LEFT_EYE, mesh.RIGHT_EYE), key=lambda loop: quality.polygon_area(src[loop]))
+    nose_x = tgt[1, 0]  # the target is frontal: its midline
+    near_on_left = tgt[near_loop, 0].mean() < nose_x
+
+    def sides(mirror: bool) -> tuple[float, float]:
+        with FaceSwapper(group, detector=detector, source_face=turned, debug=True, mirror=mirror) as fs:
+            info = fs.swap_report(target).faces[0]
+        gray = cv2.cvtColor(info.warped, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        gx = np.abs(cv2.Sobel(gray, cv2.CV_32F, 1, 0))
+        gy = np.abs(cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+        inside = quality.erode_round(info.mask, 5) > 0
+        left = inside & (np.arange(inside.shape[1])[None, :] < nose_x - info.roi[0])
+        ratio = {side: gx[m].mean() / gy[m].mean() for side, m in ((True, left), (False, inside & ~left))}
+        return ratio[not near_on_left], ratio[near_on_left]  # far, near
+
+    far, near = sides(mirror=True)
+    assert 0.75 < far / near < 1.25, (far, near)
+    far, near = sides(mirror=False)
+    assert far / near < 0.75, (far, near)
+
+
 def test_confidence_filter(demo, detector):
     res, info = swap_info(demo, detector)
     assert 0.8 < info.confidence <= 1.0
