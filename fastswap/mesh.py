@@ -10,7 +10,8 @@ points plus 10 iris points, which no triangle uses).
   the eyes' openings.
 * ``MIRROR``: (468,) int32, each mesh point's mirror image across the face's midline (the canonical
   mesh is exactly symmetric; the 28 midline points are their own mirror). ``MIRROR[TRIANGLES]`` is
-  each triangle's mirror triangle, with the reverse winding.
+  each triangle's mirror triangle, with the reverse winding; ``MIRROR_TRIANGLE``: (898,) int32, the
+  row of ``TRIANGLES`` that is each row's mirror triangle.
 * ``REGION_TRIANGLES``: per region ("face", "mouth", "left_eye", "right_eye") the int32 indices of the
   triangles that lie inside it (mouth and eyes: triangles whose vertices all lie on or inside the loop).
 """
@@ -30,7 +31,9 @@ LIPS_INNER: np.ndarray = np.asarray(_d.LIPS_INNER, np.int32)
 LEFT_EYE: np.ndarray = np.asarray(_d.LEFT_EYE, np.int32)
 RIGHT_EYE: np.ndarray = np.asarray(_d.RIGHT_EYE, np.int32)
 MIRROR: np.ndarray = np.asarray(_d.MIRROR, np.int32)
-for _a in (TRIANGLES, FACE_OUTLINE, LIPS_INNER, LEFT_EYE, RIGHT_EYE, MIRROR):
+_rows = {tuple(sorted(t)): k for k, t in enumerate(TRIANGLES.tolist())}
+MIRROR_TRIANGLE: np.ndarray = np.array([_rows[tuple(sorted(t))] for t in MIRROR[TRIANGLES].tolist()], np.int32)
+for _a in (TRIANGLES, FACE_OUTLINE, LIPS_INNER, LEFT_EYE, RIGHT_EYE, MIRROR, MIRROR_TRIANGLE):
     _a.setflags(write=False)
 
 

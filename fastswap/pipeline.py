@@ -450,9 +450,7 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
     p = pts[mesh.TRIANGLES].astype(np.float64)
     e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
     signed = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # twice the signed area, > 0 facing the camera
-    # the mirror triangle of row k: its vertices mirrored, found by vertex set
-    index = {tuple(sorted(t)): k for k, t in enumerate(mesh.TRIANGLES.tolist())}
-    partner = np.array([index[tuple(sorted(t))] for t in mesh.MIRROR[mesh.TRIANGLES].tolist()])
+    partner = mesh.MIRROR_TRIANGLE
     if quality.visible_fraction(pts) < quality.TURNED:
         # the far side of a turned head: facing away, or seen far more obliquely than its mirror
         facing_ok = (signed > 0) & (signed >= OBLIQUE_MAX * signed[partner])
