@@ -102,3 +102,31 @@ def test_help_and_entry_point(tmp_path):
         assert r.returncode == 0 and "usage: fastswap" in r.stdout
     r = subprocess.run([sys.executable, "-m", "fastswap", "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert "Exit codes" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("flag", "option"),
+    [
+        ("--no-color-correct", "color_correct"),
+        ("--no-keep-mouth", "keep_mouth"),
+        ("--no-keep-eyes", "keep_eyes"),
+        ("--no-cull", "cull_backfacing"),
+        ("--no-mirror", "mirror"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["swap", "s.jpg", "t.jpg", "-o", "o.png"],
+        ["batch", "--source", "s.jpg", "--targets", "in", "-o", "out"],
+    ],
+)
+def test_off_switches_reach_the_swapper(command, flag, option):
+    import inspect
+
+    from fastswap import FaceSwapper
+    from fastswap.cli import _parser, quality_options
+
+    assert inspect.signature(FaceSwapper).parameters[option].default is True
+    assert quality_options(_parser().parse_args(command))[option] is True
+    assert quality_options(_parser().parse_args([*command, flag]))[option] is False
