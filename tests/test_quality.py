@@ -140,6 +140,42 @@ def test_turned_source_far_side_is_drawn_from_the_near_side(shared_faces, demo, 
     assert far / near < 0.75, (far, near)
 
 
+def test_turned_source_texture_is_not_stretched(shared_faces, demo, detector, monkeypatch):
+    """How much each triangle's source texture is magnified onto the frontal astronaut (target area
+    over the area of the source triangle it is drawn from, own or mirror): with the far side taken
+    from the near side, the 95th percentile (by target area) stays within 6x the median; drawing
+    only the back-facing triangles from the mirror side (OBLIQUE_MAX 0), or none, leaves the edge-on
+    far side magnified over 10x."""
+    from fastswap import pipeline
+
+    group = read_image(shared_faces / "group-t1.jpg")
+    faces = detector.detect(group)
+    turned = min(range(len(faces)), key=lambda i: quality.visible_fraction(faces[i].points))
+    tgt = detector.detect(demo["astronaut"])[0].points[: mesh.NUM_MESH_POINTS]
+
+    def area(p):
+        e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+        return np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) / 2
+
+    def stretch(**kw) -> float:
+        with FaceSwapper(group, detector=detector, source_face=turned, **kw) as fs:
+            own, side = fs._triangles, fs._mirror_triangles
+            drawn = {tuple(t) for t in own.tolist()}
+            filled = np.array([t for t in side.tolist() if tuple(np.array(t) - mesh.NUM_MESH_POINTS) not in drawn])
+            tris = np.concatenate([own, filled - mesh.NUM_MESH_POINTS]) if len(filled) else own
+            src = np.concatenate([own, filled]) if len(filled) else own
+            mag = area(tgt[tris]) / np.maximum(area(fs._src_points[src]), 1e-6)
+        w = area(tgt[tris])
+        order = np.argsort(mag)
+        cum = np.cumsum(w[order]) / w.sum()
+        return float(mag[order][np.searchsorted(cum, 0.95)] / mag[order][np.searchsorted(cum, 0.5)])
+
+    assert stretch() < 6
+    assert stretch(mirror=False) > 10
+    monkeypatch.setattr(pipeline, "OBLIQUE_MAX", 0.0)
+    assert stretch() > 10
+
+
 def test_confidence_filter(demo, detector):
     res, info = swap_info(demo, detector)
     assert 0.8 < info.confidence <= 1.0
