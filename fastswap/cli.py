@@ -238,7 +238,8 @@ def debug_picture(fs, target: np.ndarray, res) -> np.ndarray:
     from . import quality
 
     src = fs.prepared
-    tiles = [("source", quality.draw_mesh(src.image, src.points))]
+    # triangles tinted: blue drawn from the face's other side, red not drawn
+    tiles = [("source", quality.draw_mesh(src.image, src.points, triangle_source=fs.triangle_source))]
     tgt = target.copy()
     for f in fs.detector.detect(target):
         tgt = quality.draw_mesh(tgt, f.points)

@@ -155,6 +155,10 @@ class FaceSwapper:
         model: model path for a detector created here.
         max_pixels: refuse images with more pixels than this.
         color: channel order of array inputs and outputs: "bgr" (OpenCV) or "rgb".
+    Attributes:
+        triangle_source: (898,) int8 host array, per ``mesh.TRIANGLES`` row, where its texture comes
+            from in the source: 0 the triangle itself, 1 its mirror triangle (``mirror``), -1 nowhere
+            (not drawn: hair or background on both sides). Shown in the ``--debug`` picture.
     Raises:
         NoSourceFaceError: the source has no usable face.
     """
@@ -214,7 +218,9 @@ class FaceSwapper:
                 "faces the camera); its far side would be stretched. Use a more frontal photo."
             )
         self.prepared = prepared
-        self._src_points, self._triangles, self._mirror_triangles = _source_triangles(prepared, mirror)
+        self._src_points, self._triangles, self._mirror_triangles, self.triangle_source = _source_triangles(
+            prepared, mirror
+        )
 
     def swap(self, target: ImageLike, *, faces: FaceSelection = "all") -> np.ndarray:
         """Swap the source face into ``target`` and return the new host (H, W, 3) uint8 image.
@@ -408,7 +414,9 @@ MIRROR_AREA_MIN = 0.7  # a mirror triangle smaller than this share of the triang
 OBLIQUE_MAX = 0.5  # in a turned source, a triangle under this share of its mirror's area is taken as hidden
 
 
-def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _source_triangles(
+    prepared: PreparedSource, mirror: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Where each mesh triangle's texture comes from in the source (host arrays).
 
     A source triangle is usable when at least SKIN_SHARE_MIN of its area is the face's own skin (see
@@ -432,6 +440,8 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
         mirror_side: (M, 3) int32 ``TRIANGLES`` rows + 468 (so drawn from the mirror side): the
             triangles to fill and, around them, those whose mirror side is usable too (the guidance of
             the Poisson blend that fits the filled ones in); (0, 3) when nothing is filled.
+        use: (898,) int8 per ``TRIANGLES`` row: 0 drawn from itself, 1 from its mirror triangle, -1
+            not drawn (``FaceSwapper.triangle_source``).
     """
     pts = prepared.points
     n = len(mesh.TRIANGLES)
@@ -461,8 +471,9 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
     wide = np.abs(signed[partner]) >= MIRROR_AREA_MIN * np.abs(signed) if mirror else np.zeros(n, bool)
     own = usable | ~(usable[partner] & wide) & skin_ok
     mirrored = ~own & usable[partner] & wide
+    use = np.where(own, 0, np.where(mirrored, 1, -1)).astype(np.int8)
     if not mirrored.any():
-        return pts, np.ascontiguousarray(mesh.TRIANGLES[own]), np.zeros((0, 3), np.int32)
+        return pts, np.ascontiguousarray(mesh.TRIANGLES[own]), np.zeros((0, 3), np.int32), use
     # the mirror side's texture on the filled triangles and on their neighbours (sharing a vertex)
     # drawn by the face itself: the guidance of the blend that fits them in, on and around them
     near = np.isin(mesh.TRIANGLES, mesh.TRIANGLES[mirrored]).any(axis=1)
@@ -472,6 +483,7 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
         np.ascontiguousarray(points),
         np.ascontiguousarray(mesh.TRIANGLES[own]),
         np.ascontiguousarray(mesh.TRIANGLES[guide] + mesh.NUM_MESH_POINTS, dtype=np.int32),
+        use,
     )
 
 

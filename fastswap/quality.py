@@ -230,9 +230,22 @@ def multiband_blend(
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def draw_mesh(img: np.ndarray, points: np.ndarray, colour=(0, 255, 0)) -> np.ndarray:
-    """A copy of ``img`` with the mesh's edges and landmarks drawn."""
+TINTS = {1: (255, 128, 0), -1: (0, 0, 255)}  # BGR: drawn from the mirror side (blue), not drawn (red)
+
+
+def draw_mesh(
+    img: np.ndarray, points: np.ndarray, colour=(0, 255, 0), triangle_source: np.ndarray | None = None
+) -> np.ndarray:
+    """A copy of ``img`` ((H, W, 3) uint8, host) with the mesh's edges and landmarks drawn; with
+    ``triangle_source`` ((898,) int8, :attr:`fastswap.FaceSwapper.triangle_source`), the triangles
+    drawn from their mirror triangle tinted blue and those not drawn red."""
     out = img.copy()
+    if triangle_source is not None:
+        tint = out.copy()
+        for code, bgr in TINTS.items():
+            for t in mesh.TRIANGLES[triangle_source == code]:
+                cv2.fillConvexPoly(tint, np.round(points[t] * 4).astype(np.int32), bgr, cv2.LINE_AA, shift=2)
+        out = cv2.addWeighted(out, 0.55, tint, 0.45, 0.0)
     thick = max(1, int(round(max(img.shape[:2]) / 800)))
     for t in mesh.TRIANGLES:
         cv2.polylines(out, [np.round(points[t] * 4).astype(np.int32)], True, colour, thick, cv2.LINE_AA, shift=2)

@@ -224,6 +224,23 @@ def test_debug_picture(tmp_path, demo):
     assert pic is not None and pic.shape[0] == 320 and pic.shape[1] > 5 * 200  # 6 tiles side by side
 
 
+def test_debug_mesh_tints_triangles_by_their_source(demo, demo_faces):
+    img, pts = demo["astronaut"], demo_faces["astronaut"][0].points
+    p = pts[mesh.TRIANGLES]
+    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+    big = np.argsort(area)[::-1]  # the largest triangles first: their centres are off the mesh's lines
+    use = np.zeros(len(mesh.TRIANGLES), np.int8)
+    use[big[:60]], use[big[60:120]] = 1, -1
+    plain = quality.draw_mesh(img, pts).astype(int)
+    tinted = quality.draw_mesh(img, pts, triangle_source=use).astype(int)
+    cx, cy = np.round(pts[mesh.TRIANGLES].mean(axis=1)).astype(int).T
+    blue = tinted[cy, cx, 0] - tinted[cy, cx, 2] - (plain[cy, cx, 0] - plain[cy, cx, 2])  # (B - R) gained
+    assert (blue[big[:60]] > 20).mean() > 0.9  # drawn from the mirror side: blue
+    assert (blue[big[60:120]] < -20).mean() > 0.9  # not drawn: red
+    assert (np.abs(tinted[cy, cx] - plain[cy, cx]).max(axis=1)[big[120:]] == 0).mean() > 0.9  # the rest as it was
+
+
 def test_reference_photo_selects_that_face_only(shared_faces, demo, detector, tmp_path):
     pytest.importorskip("dlib", reason="--reference needs the [reference] extra (dlib-bin)")
     from fastswap.cli import main
@@ -450,6 +467,15 @@ def test_hair_covered_source_triangles_are_drawn_from_the_other_side(demo, detec
         info = res.faces[0]
         x0, y0, x1, y1 = info.roi
         return info.mask > 0, res.image[y0:y1, x0:x1].astype(int)
+
+    # the triangles left out without the mirror fill (under the paint) are drawn from their mirror
+    # triangles with it; the others are drawn from themselves either way
+    with FaceSwapper(hair, detector=detector, mirror=False) as fs:
+        off = fs.triangle_source.copy()
+    with FaceSwapper(hair, detector=detector) as fs:
+        on = fs.triangle_source.copy()
+    assert (off == -1).sum() >= 10 and not (off == 1).any()
+    assert (on[off == -1] == 1).mean() > 0.8 and (on[off == 0] == 0).all(), ((off == -1).sum(), (on == 1).sum())
 
     mask_clean, out_clean = run(clean)
     mask_mirror, out_mirror = run(hair)
