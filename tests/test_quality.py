@@ -159,13 +159,11 @@ def test_turned_source_texture_is_not_stretched(shared_faces, demo, detector, mo
 
     def stretch(**kw) -> float:
         with FaceSwapper(group, detector=detector, source_face=turned, **kw) as fs:
-            own, side = fs._triangles, fs._mirror_triangles
-            drawn = {tuple(t) for t in own.tolist()}
-            filled = np.array([t for t in side.tolist() if tuple(np.array(t) - mesh.NUM_MESH_POINTS) not in drawn])
-            tris = np.concatenate([own, filled - mesh.NUM_MESH_POINTS]) if len(filled) else own
-            src = np.concatenate([own, filled]) if len(filled) else own
-            mag = area(tgt[tris]) / np.maximum(area(fs._src_points[src]), 1e-6)
-        w = area(tgt[tris])
+            use, src = fs.triangle_source, fs.prepared.points
+        rows = mesh.TRIANGLES[use >= 0]
+        taken = np.where((use[use >= 0] == 1)[:, None], mesh.MIRROR[rows], rows)  # the source triangle used
+        w = area(tgt[rows])
+        mag = w / np.maximum(area(src[taken]), 1e-6)
         order = np.argsort(mag)
         cum = np.cumsum(w[order]) / w.sum()
         return float(mag[order][np.searchsorted(cum, 0.95)] / mag[order][np.searchsorted(cum, 0.5)])
