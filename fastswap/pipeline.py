@@ -218,9 +218,9 @@ class FaceSwapper:
                 "faces the camera); its far side would be stretched. Use a more frontal photo."
             )
         self.prepared = prepared
-        self._src_points, self._triangles, self._mirror_triangles, self.triangle_source = _source_triangles(
-            prepared, mirror
-        )
+        self.triangle_source, self._mirror_guide = _source_triangles(prepared, mirror)
+        self._triangles = np.ascontiguousarray(mesh.TRIANGLES[self.triangle_source == 0])
+        self._mirror_points = np.ascontiguousarray(prepared.points[mesh.MIRROR])  # point i's mirror image
 
     def swap(self, target: ImageLike, *, faces: FaceSelection = "all") -> np.ndarray:
         """Swap the source face into ``target`` and return the new host (H, W, 3) uint8 image.
@@ -328,7 +328,7 @@ class FaceSwapper:
             self.prepared.image, self.prepared.points, warp_pts, self._triangles, shape, cull_backfacing=cull
         )
         roi = np.ascontiguousarray(image[y0:y1, x0:x1])
-        if len(self._mirror_triangles):
+        if len(self._mirror_guide):
             self._fill_from_mirror(warped, covered, roi, warp_pts, shape, cull)
         mask = face_mask(dst_pts, covered, face.size)
         if self.mask_region == "brows":
@@ -379,9 +379,9 @@ class FaceSwapper:
         ``warped`` and ``covered`` (host, ROI coordinates, changed in place), Poisson-blended into what
         surrounds them (the face drawn so far, else the target): the other side is lit differently,
         and pasted as it is each patch would show its own edge."""
-        pts = np.concatenate([warp_pts, warp_pts])  # rows 468+: the mirror side's points
+        # target point i drawn from source point MIRROR[i]: each triangle from its mirror triangle
         extra, drawn = self.backend.warp_triangles(
-            self.prepared.image, self._src_points, pts, self._mirror_triangles, shape, cull_backfacing=cull
+            self.prepared.image, self._mirror_points, warp_pts, self._mirror_guide, shape, cull_backfacing=cull
         )
         fill = cv2.bitwise_and(drawn, cv2.bitwise_not(covered))
         contours, _ = cv2.findContours(fill, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -414,9 +414,7 @@ MIRROR_AREA_MIN = 0.7  # a mirror triangle smaller than this share of the triang
 OBLIQUE_MAX = 0.5  # in a turned source, a triangle under this share of its mirror's area is taken as hidden
 
 
-def _source_triangles(
-    prepared: PreparedSource, mirror: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Where each mesh triangle's texture comes from in the source (host arrays).
 
     A source triangle is usable when at least SKIN_SHARE_MIN of its area is the face's own skin (see
@@ -432,16 +430,12 @@ def _source_triangles(
     blended (the mask is built from what was drawn, and eroded from its edge).
 
     Returns:
-        points: (468, 2) float32, the source's mesh points; when some triangle is drawn from the
-            mirror side, (936, 2): followed by their mirror images (row 468 + i is point
-            ``MIRROR[i]``), so that one index array serves both ends of the warp (the target's
-            points passed twice, stacked).
-        own: (K, 3) int32 ``TRIANGLES`` rows drawn from themselves.
-        mirror_side: (M, 3) int32 ``TRIANGLES`` rows + 468 (so drawn from the mirror side): the
-            triangles to fill and, around them, those whose mirror side is usable too (the guidance of
-            the Poisson blend that fits the filled ones in); (0, 3) when nothing is filled.
         use: (898,) int8 per ``TRIANGLES`` row: 0 drawn from itself, 1 from its mirror triangle, -1
             not drawn (``FaceSwapper.triangle_source``).
+        guide: (M, 3) int32 ``TRIANGLES`` rows to draw from their mirror triangles (the source's
+            points taken through ``MIRROR``): those to fill and, around them, those drawn from
+            themselves whose mirror side is usable too (the guidance of the Poisson blend that fits
+            the filled ones in); (0, 3) when nothing is filled.
     """
     pts = prepared.points
     n = len(mesh.TRIANGLES)
@@ -472,19 +466,11 @@ def _source_triangles(
     own = usable | ~(usable[partner] & wide) & skin_ok
     mirrored = ~own & usable[partner] & wide
     use = np.where(own, 0, np.where(mirrored, 1, -1)).astype(np.int8)
-    if not mirrored.any():
-        return pts, np.ascontiguousarray(mesh.TRIANGLES[own]), np.zeros((0, 3), np.int32), use
     # the mirror side's texture on the filled triangles and on their neighbours (sharing a vertex)
     # drawn by the face itself: the guidance of the blend that fits them in, on and around them
     near = np.isin(mesh.TRIANGLES, mesh.TRIANGLES[mirrored]).any(axis=1)
     guide = mirrored | (near & own & usable[partner])
-    points = np.concatenate([pts, pts[mesh.MIRROR]]).astype(np.float32)
-    return (
-        np.ascontiguousarray(points),
-        np.ascontiguousarray(mesh.TRIANGLES[own]),
-        np.ascontiguousarray(mesh.TRIANGLES[guide] + mesh.NUM_MESH_POINTS, dtype=np.int32),
-        use,
-    )
+    return use, np.ascontiguousarray(mesh.TRIANGLES[guide])
 
 
 def _name(obj: object, default: str) -> str:
