@@ -35,6 +35,34 @@ def colour_steps(source, target, detector) -> dict[bool, float]:
     return steps
 
 
+def triangle_areas(p: np.ndarray) -> np.ndarray:
+    """Areas of (T, 3, 2) triangles."""
+    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    return np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) / 2
+
+
+def most_turned_group_face(shared_faces, detector) -> tuple[np.ndarray, list, int]:
+    """The group photo, its faces, and the index of the one turned furthest from the camera."""
+    group = read_image(shared_faces / "group-t1.jpg")
+    faces = detector.detect(group)
+    return group, faces, min(range(len(faces)), key=lambda i: quality.visible_fraction(faces[i].points))
+
+
+def painted_hair(demo, detector):
+    """The astronaut's prepared face (clean), and a copy of its crop with dark hair painted over one
+    side of the outline after detection (as when hair falls over a cheek): (clean, image, painted)."""
+    from fastswap.pipeline import prepare_source
+
+    clean = prepare_source(demo["astronaut"], detector)
+    img, pts, size = clean.image.copy(), clean.points, clean.face.size
+    x0 = int(pts[mesh.FACE_OUTLINE, 0].max() - 0.08 * size)
+    y0, y1 = int(pts[:, 1].min() + 0.2 * size), int(pts[:, 1].min() + 0.6 * size)
+    painted = np.zeros(img.shape[:2], bool)
+    painted[y0:y1, x0:] = True
+    img[painted] = (20, 22, 25)
+    return clean, img, painted
+
+
 def test_colour_correction_reduces_the_step_across_the_border(demo, detector):
     steps = colour_steps(demo["grace_hopper"], demo["astronaut"], detector)
     assert steps[True] < 0.5 * steps[False], steps
@@ -95,9 +123,7 @@ def test_feathered_blends_change_the_face_and_leave_no_box(demo, demo_faces, det
 
 
 def test_backfacing_triangles_are_not_drawn(shared_faces, demo, detector):
-    group = read_image(shared_faces / "group-t1.jpg")
-    faces = detector.detect(group)
-    turned = min(range(len(faces)), key=lambda i: quality.visible_fraction(faces[i].points))
+    group, faces, turned = most_turned_group_face(shared_faces, detector)
     assert quality.visible_fraction(faces[turned].points) < 0.95
     masks = {}
     for cull in (True, False):
@@ -111,9 +137,7 @@ def test_turned_source_far_side_is_drawn_from_the_near_side(shared_faces, demo, 
     the far side is drawn from the near side's triangles, so it is not smeared across the face (its
     ratio of horizontal to vertical gradient energy is the near side's, within 25%); without, the
     stretched far side loses its horizontal detail (below 75% of the near side's)."""
-    group = read_image(shared_faces / "group-t1.jpg")
-    faces = detector.detect(group)
-    turned = min(range(len(faces)), key=lambda i: quality.visible_fraction(faces[i].points))
+    group, faces, turned = most_turned_group_face(shared_faces, detector)
     assert quality.visible_fraction(faces[turned].points) < 0.9
     target = demo["astronaut"]
     tgt = detector.detect(target)[0].points
@@ -148,22 +172,16 @@ def test_turned_source_texture_is_not_stretched(shared_faces, demo, detector, mo
     far side magnified over 10x."""
     from fastswap import pipeline
 
-    group = read_image(shared_faces / "group-t1.jpg")
-    faces = detector.detect(group)
-    turned = min(range(len(faces)), key=lambda i: quality.visible_fraction(faces[i].points))
+    group, _, turned = most_turned_group_face(shared_faces, detector)
     tgt = detector.detect(demo["astronaut"])[0].points[: mesh.NUM_MESH_POINTS]
-
-    def area(p):
-        e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
-        return np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) / 2
 
     def stretch(**kw) -> float:
         with FaceSwapper(group, detector=detector, source_face=turned, **kw) as fs:
             use, src = fs.triangle_source, fs.prepared.points
         rows = mesh.TRIANGLES[use >= 0]
         taken = np.where((use[use >= 0] == 1)[:, None], mesh.MIRROR[rows], rows)  # the source triangle used
-        w = area(tgt[rows])
-        mag = w / np.maximum(area(src[taken]), 1e-6)
+        w = triangle_areas(tgt[rows])
+        mag = w / np.maximum(triangle_areas(src[taken]), 1e-6)
         order = np.argsort(mag)
         cum = np.cumsum(w[order]) / w.sum()
         return float(mag[order][np.searchsorted(cum, 0.95)] / mag[order][np.searchsorted(cum, 0.5)])
@@ -224,10 +242,8 @@ def test_debug_picture(tmp_path, demo):
 
 def test_debug_mesh_tints_triangles_by_their_source(demo, demo_faces):
     img, pts = demo["astronaut"], demo_faces["astronaut"][0].points
-    p = pts[mesh.TRIANGLES]
-    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
-    area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
-    big = np.argsort(area)[::-1]  # the largest triangles first: their centres are off the mesh's lines
+    # the largest triangles first: their centres are off the mesh's lines
+    big = np.argsort(triangle_areas(pts[mesh.TRIANGLES]))[::-1]
     use = np.zeros(len(mesh.TRIANGLES), np.int8)
     use[big[:60]], use[big[60:120]] = 1, -1
     plain = quality.draw_mesh(img, pts).astype(int)
@@ -416,16 +432,9 @@ def test_source_hair_inside_the_outline_is_never_blended(demo, detector):
     over a cheek) is found by ``source_skin`` and left out of the blend mask; the inner face is kept."""
     from dataclasses import replace
 
-    from fastswap.pipeline import prepare_source
-
-    clean = prepare_source(demo["astronaut"], detector)
-    img, pts, size = clean.image.copy(), clean.points, clean.face.size
+    clean, img, painted = painted_hair(demo, detector)
+    pts, size = clean.points, clean.face.size
     outline = quality.fill(img.shape[:2], pts[mesh.FACE_OUTLINE]) > 0
-    x0 = int(pts[mesh.FACE_OUTLINE, 0].max() - 0.08 * size)
-    y0, y1 = int(pts[:, 1].min() + 0.2 * size), int(pts[:, 1].min() + 0.6 * size)
-    painted = np.zeros(outline.shape, bool)
-    painted[y0:y1, x0:] = True
-    img[painted] = (20, 22, 25)
     skin = quality.source_skin(img, pts, size)
     assert skin is not None
     assert (skin[painted & outline] == 0).mean() > 0.9  # the hair is marked
@@ -450,14 +459,8 @@ def test_hair_covered_source_triangles_are_drawn_from_the_other_side(demo, detec
     (within a few levels), not the target's; ``mirror=False`` leaves the notch."""
     from dataclasses import replace
 
-    from fastswap.pipeline import prepare_source
-
-    clean = prepare_source(demo["astronaut"], detector)
-    img, pts, size = clean.image.copy(), clean.points, clean.face.size
-    x0 = int(pts[mesh.FACE_OUTLINE, 0].max() - 0.08 * size)
-    y0, y1 = int(pts[:, 1].min() + 0.2 * size), int(pts[:, 1].min() + 0.6 * size)
-    img[y0:y1, x0:] = (20, 22, 25)
-    hair = replace(clean, image=img, skin=quality.source_skin(img, pts, size))
+    clean, img, _ = painted_hair(demo, detector)
+    hair = replace(clean, image=img, skin=quality.source_skin(img, clean.points, clean.face.size))
 
     def run(prepared, **kw):
         with FaceSwapper(prepared, detector=detector, debug=True, **kw) as fs:
