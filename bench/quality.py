@@ -3,8 +3,11 @@
 classic loop on the same photos, in one run.
 
 Per target: the descriptor distance of the result's face to the source's and to the target's (the
-swap should carry the source's identity), and the mean distance of the result's 468 mesh landmarks to
-the target's, divided by the distance between the eye centres (pose and expression kept).
+swap should carry the source's identity), the mean distance of the result's 468 mesh landmarks to
+the target's, divided by the distance between the eye centres (pose and expression kept), and the
+share of the pixels inside the target's face outline with a channel at 255 (blown highlights: a
+colour correction that lifts a dark face into a bright photo must not clip it), beside the target's
+own share.
 
     python bench/quality.py [--source img2.jpg] [--grid 6]
     python bench/quality.py --all-sources
@@ -31,17 +34,24 @@ from common import RESULTS, SHARED_FACES, metadata, write_json  # noqa: E402
 from fastswap import FaceDetector, FaceSwapper, mesh  # noqa: E402
 from fastswap.identity import SAME_PERSON, FaceEmbedder  # noqa: E402
 from fastswap.imageio import read_image  # noqa: E402
-from fastswap.quality import panel  # noqa: E402
+from fastswap.quality import fill, panel  # noqa: E402
 
 
 def eye_distance(points: np.ndarray) -> float:
     return float(np.linalg.norm(points[mesh.LEFT_EYE].mean(axis=0) - points[mesh.RIGHT_EYE].mean(axis=0)))
 
 
+def clipped_share(image: np.ndarray, face) -> float:
+    """Share of the pixels inside ``face``'s outline with a channel at 255 (blown highlights)."""
+    inside = fill(image.shape[:2], face.points[mesh.FACE_OUTLINE]) > 0
+    return float((image[inside] == 255).any(axis=1).mean())
+
+
 def score(result, target_face, d_src, d_tgt, det, emb) -> dict:
+    clipped = clipped_share(result, target_face)
     faces = det.detect(result)
     if not faces:
-        return {"found": False}
+        return {"found": False, "clipped": clipped}
     # the result's face that sits where the target's face was
     f = min(faces, key=lambda g: np.linalg.norm(g.points.mean(axis=0) - target_face.points.mean(axis=0)))
     d = emb.describe(result, f)
@@ -51,6 +61,7 @@ def score(result, target_face, d_src, d_tgt, det, emb) -> dict:
         "to_source": emb.distance(d, d_src),
         "to_target": emb.distance(d, d_tgt),
         "landmark_error": float(err),
+        "clipped": clipped,
     }
 
 
@@ -100,6 +111,7 @@ def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = No
                 "source": source,
                 "image": name,
                 "source_target_distance": emb.distance(d_src, d_tgt),
+                "target_clipped": clipped_share(tgt, tf),
                 "fastswap": score(ours, tf, d_src, d_tgt, det, emb),
                 "classic": score(old, tf, d_src, d_tgt, det, emb),
             }
@@ -143,6 +155,9 @@ def summarise(rows: list[dict], method: str) -> dict:
         "mean_distance_to_source": float(np.mean([s["to_source"] for s in ok])),
         "mean_distance_to_target": float(np.mean([s["to_target"] for s in ok])),
         "mean_landmark_error": float(np.mean([s["landmark_error"] for s in ok])),
+        # blown highlights inside the target's face outline, beside the target's own share
+        "mean_clipped_share": float(np.mean([r[method]["clipped"] for r in rows])),
+        "mean_target_clipped_share": float(np.mean([r["target_clipped"] for r in rows])),
     }
 
 

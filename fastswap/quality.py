@@ -162,7 +162,28 @@ def match_colour(warped: np.ndarray, target: np.ndarray, mask: np.ndarray, face_
 
     ratio = np.clip((small_mean(target) + 4.0) / (small_mean(out) + 4.0), 0.4, 2.5)
     ratio = cv2.resize(ratio, (w, h), interpolation=cv2.INTER_LINEAR)
-    return cv2.multiply(out, ratio, dtype=cv2.CV_8U)  # rounded and saturated, like convertScaleAbs
+    return soft_highlights(cv2.multiply(out, ratio, dtype=cv2.CV_32F))
+
+
+KNEE = 235.0  # brightest channel value that soft_highlights leaves alone
+
+
+def soft_highlights(img: np.ndarray) -> np.ndarray:
+    """(h, w, 3) float32 BGR, any non-negative range, to uint8 without clipping a channel on its own.
+
+    A gain that brings a dark face up to a bright one would push the red channel of skin past 255:
+    clipped per channel, its hue turns yellow-white and its texture flat. Instead each pixel whose
+    brightest channel ``m`` exceeds ``KNEE`` is scaled as a whole (hue kept) by ``f(m) / m``, where
+    ``f(m) = KNEE + (255 - KNEE) (1 - exp(-(m - KNEE) / (255 - KNEE)))`` rises with slope 1 from the
+    knee towards 255 and never reaches it. Pixels at or below the knee are rounded as they are."""
+    m = img.max(axis=2)
+    hi = m > KNEE
+    if hi.any():
+        mh = m[hi]
+        room = 255.0 - KNEE
+        f = KNEE + room * (1.0 - np.exp(-(mh - KNEE) / room))
+        img[hi] *= (f / mh)[:, None]
+    return cv2.convertScaleAbs(img)  # rounded, saturated
 
 
 def boundary_ring(mask: np.ndarray) -> np.ndarray:

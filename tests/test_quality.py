@@ -83,6 +83,43 @@ def test_colour_correction_on_real_photos(shared_faces, detector):
     # the corrected skin matches the target's better there too), so no per-photo bound is asserted.
 
 
+def test_soft_highlights_keeps_hue_and_leaves_the_rest():
+    rng = np.random.default_rng(7)
+    img = rng.uniform(0.0, 400.0, (96, 96, 3)).astype(np.float32)
+    out = quality.soft_highlights(img.copy()).astype(np.float32)
+    m = img.max(axis=2)
+    low = m <= quality.KNEE
+    assert low.any() and (~low).any()
+    assert np.array_equal(out[low], np.rint(img[low]))  # below the knee: only rounded
+    hi = ~low
+    # above it, the pixel is scaled as a whole (channel ratios, i.e. hue, kept) by f(m) / m, the
+    # documented curve, within rounding
+    room = 255.0 - quality.KNEE
+    f = quality.KNEE + room * (1.0 - np.exp(-(m[hi] - quality.KNEE) / room))
+    assert np.abs(out[hi] - img[hi] * (f / m[hi])[:, None]).max() <= 0.501
+    # no channel reaches 255 until the gain would have taken it well past (f(m) < 254.5 for m < 308)
+    assert out[hi & (m < 300)].max() < 255
+    # brighter in, brighter out (monotone in the brightest channel)
+    order = np.argsort(m[hi])
+    assert (np.diff(out[hi].max(axis=1)[order]) >= 0).all()
+
+
+def clipped_in_mask(source, target, detector, **kw) -> float:
+    """Share of the colour-corrected face's pixels (in the mask) with a channel at 255."""
+    with FaceSwapper(source, detector=detector, debug=True, **kw) as fs:
+        info = fs.swap_report(target).faces[0]
+    return float((info.warped[info.mask > 0] == 255).any(axis=1).mean())
+
+
+@pytest.mark.parametrize("source", ["img16.jpg", "img2.jpg"])
+def test_colour_correction_does_not_blow_out_a_dark_face_in_a_bright_photo(shared_faces, detector, source):
+    # img13 is a bright studio portrait (0.7% of its face at 255). Lifted by a per-channel gain, 29%
+    # (img16) and 12% (img2) of the corrected face had its red channel clipped: flat, yellow-white
+    # skin, a glowing chin under img16's beard.
+    src, tgt = read_image(shared_faces / source), read_image(shared_faces / "img13.jpg")
+    assert clipped_in_mask(src, tgt, detector) < 0.03
+
+
 def test_open_mouth_of_the_target_is_kept(demo, demo_faces, detector):
     face = demo_faces["astronaut"][0]
     assert quality.mouth_openness(face.points, face.size) > quality.MOUTH_OPEN  # she smiles with teeth
