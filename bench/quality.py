@@ -41,14 +41,14 @@ def eye_distance(points: np.ndarray) -> float:
     return float(np.linalg.norm(points[mesh.LEFT_EYE].mean(axis=0) - points[mesh.RIGHT_EYE].mean(axis=0)))
 
 
-def clipped_share(image: np.ndarray, face) -> float:
-    """Share of the pixels inside ``face``'s outline with a channel at 255 (blown highlights)."""
-    inside = fill(image.shape[:2], face.points[mesh.FACE_OUTLINE]) > 0
+def clipped_share(image: np.ndarray, inside: np.ndarray) -> float:
+    """Share of the pixels under ``inside`` ((H, W) bool: the target face's outline) with a channel at
+    255 (blown highlights)."""
     return float((image[inside] == 255).any(axis=1).mean())
 
 
-def score(result, target_face, d_src, d_tgt, det, emb) -> dict:
-    clipped = clipped_share(result, target_face)
+def score(result, target_face, inside, d_src, d_tgt, det, emb) -> dict:
+    clipped = clipped_share(result, inside)
     faces = det.detect(result)
     if not faces:
         return {"found": False, "clipped": clipped}
@@ -81,7 +81,8 @@ def parse_options(items: list[str]) -> dict:
 
 
 class Photos:
-    """The photo set's images, their largest face and its descriptor, each computed once."""
+    """The photo set's images, their largest face, its descriptor and the pixels inside its outline,
+    each computed once."""
 
     def __init__(self, faces_dir: Path, det, emb) -> None:
         self.det, self.emb = det, emb
@@ -93,16 +94,17 @@ class Photos:
                 print(f"{path.name}: no face found, left out", flush=True)
                 continue
             face = max(faces, key=lambda f: f.size)
-            self.entries[path.name] = (image, face, emb.describe(image, face))
+            inside = fill(image.shape[:2], face.points[mesh.FACE_OUTLINE]) > 0
+            self.entries[path.name] = (image, face, emb.describe(image, face), inside)
 
 
 def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = None, grid: int = 0) -> list[dict]:
     """One source into every other photo: a row per target (fastswap and the classic loop)."""
     det, emb = photos.det, photos.emb
-    src, src_face, d_src = photos.entries[source]
+    src, src_face, d_src, _ = photos.entries[source]
     rows = []
     with FaceSwapper(src, detector=det, **options) as fs:
-        for name, (tgt, tf, d_tgt) in photos.entries.items():
+        for name, (tgt, tf, d_tgt, inside) in photos.entries.items():
             if name == source:
                 continue
             ours = fs.swap(tgt, faces="largest")
@@ -111,9 +113,9 @@ def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = No
                 "source": source,
                 "image": name,
                 "source_target_distance": emb.distance(d_src, d_tgt),
-                "target_clipped": clipped_share(tgt, tf),
-                "fastswap": score(ours, tf, d_src, d_tgt, det, emb),
-                "classic": score(old, tf, d_src, d_tgt, det, emb),
+                "target_clipped": clipped_share(tgt, inside),
+                "fastswap": score(ours, tf, inside, d_src, d_tgt, det, emb),
+                "classic": score(old, tf, inside, d_src, d_tgt, det, emb),
             }
             rows.append(row)
             print(

@@ -179,10 +179,9 @@ def soft_highlights(img: np.ndarray) -> np.ndarray:
     m = cv2.max(cv2.max(img[:, :, 0], img[:, :, 1]), img[:, :, 2])  # 20x quicker than max(axis=2)
     if cv2.minMaxLoc(m)[1] > KNEE:
         room = 255.0 - KNEE
-        e = np.maximum(m - KNEE, 0.0)
-        np.exp(e * (-1.0 / room), out=e)
-        f = KNEE + room * (1.0 - e)
-        scale = np.where(m > KNEE, f / np.maximum(m, 1e-6), np.float32(1.0)).astype(np.float32)
+        f = np.exp(np.maximum(m - KNEE, 0.0) * (-1.0 / room))  # 1 at and below the knee
+        f = np.minimum(m, KNEE) + room * (1.0 - f)  # f(m), and m itself at and below the knee
+        scale = f / np.maximum(m, 1e-6)
         img = cv2.multiply(img, cv2.merge((scale, scale, scale)))
     return cv2.convertScaleAbs(img)  # rounded, saturated
 
