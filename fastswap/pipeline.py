@@ -134,7 +134,9 @@ class FaceSwapper:
         blend: "poisson" (default; alias "normal"), "mixed" (Poisson with the stronger of source and
             target gradients), "alpha" (feathered alpha) or "multiband" (Laplacian pyramid).
         color_correct: match the warped face's colour and lighting to the target's first
-            (:func:`fastswap.quality.match_colour`).
+            (:func:`fastswap.quality.match_colour`); with "poisson", the solve's correction then
+            fades from the mask's edge inwards (:func:`fastswap.quality.fade_correction`). Off, the
+            Poisson solve alone matches the colours.
         keep_mouth: keep the target's mouth interior (teeth, tongue) when its mouth is open.
         keep_eyes: keep the target's eyes when their openness differs much from the source's.
         cull_backfacing: do not draw triangles that face away from the camera in the target.
@@ -346,6 +348,8 @@ class FaceSwapper:
             ring = quality.boundary_ring(m_box)
             boundary = quality.robust_boundary(w_box, r_box, m_box, ring=ring)
             solved = self.backend.poisson_blend(w_box, boundary, m_box, mode=mode)  # `boundary` off the mask
+            if self.color_correct and mode == "normal":  # the middle is matched already: fade the membrane
+                solved = quality.fade_correction(solved, w_box, m_box, face.size)
             cv2.copyTo(r_box, ring, solved)  # the target's own pixels back on the boundary
             out = image[y0:y1, x0:x1]  # drawn in place: `roi` keeps the target's pixels
             out[box] = solved
