@@ -20,6 +20,7 @@ from . import __version__
 from .errors import FastswapError, InputError
 
 SHAPE_DEFAULT = 0.3  # = fastswap.pipeline.SHAPE (not imported here: --help stays light; a test keeps them equal)
+FADE_DEFAULT = 0.1  # = fastswap.quality.FADE (same reason; the same test keeps them equal)
 
 EXIT_NO_TARGET_FACE = 4
 
@@ -114,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
             default=SHAPE_DEFAULT,
             help=f"share (0..1) of the source's face proportions carried over (default {SHAPE_DEFAULT}; 0: the "
             "target's mesh exactly)",
+        )
+        sp.add_argument(
+            "--fade",
+            type=float,
+            default=FADE_DEFAULT,
+            help=f"with poisson and colour correction: the solve's correction fades inwards from the mask's "
+            f"edge over this share of the face size (default {FADE_DEFAULT}; 0: the plain Poisson solve)",
         )
         sp.add_argument(
             "--min-confidence",
@@ -229,6 +237,7 @@ def quality_options(a: argparse.Namespace) -> dict:
         "mirror": a.mirror,
         "mask_region": a.mask_region,
         "shape": a.shape,
+        "fade": a.fade,
         "min_confidence": a.min_confidence,
     }
 

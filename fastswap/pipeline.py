@@ -134,9 +134,11 @@ class FaceSwapper:
         blend: "poisson" (default; alias "normal"), "mixed" (Poisson with the stronger of source and
             target gradients), "alpha" (feathered alpha) or "multiband" (Laplacian pyramid).
         color_correct: match the warped face's colour and lighting to the target's first
-            (:func:`fastswap.quality.match_colour`); with "poisson", the solve's correction then
-            fades from the mask's edge inwards (:func:`fastswap.quality.fade_correction`). Off, the
-            Poisson solve alone matches the colours.
+            (:func:`fastswap.quality.match_colour`). Off, the Poisson solve alone matches the colours.
+        fade: with "poisson" and colour correction, the solve's correction (the target's edge carried
+            into the face) fades from the mask's edge inwards over this share of the face size
+            (:func:`fastswap.quality.fade_correction`), so that an edge the corrected face does not
+            match does not lift or darken its whole middle; 0 keeps the plain Poisson solve.
         keep_mouth: keep the target's mouth interior (teeth, tongue) when its mouth is open.
         keep_eyes: keep the target's eyes when their openness differs much from the source's.
         cull_backfacing: do not draw triangles that face away from the camera in the target.
@@ -179,6 +181,7 @@ class FaceSwapper:
         mirror: bool = True,
         mask_region: str = "face",
         shape: float = SHAPE,
+        fade: float = quality.FADE,
         min_confidence: float = 0.0,
         debug: bool = False,
         detector: FaceDetector | None = None,
@@ -197,6 +200,9 @@ class FaceSwapper:
         if not 0.0 <= float(shape) <= 1.0:
             raise InputError(f"shape must be in [0, 1], got {shape!r}")
         self.shape = float(shape)
+        if not 0.0 <= float(fade) <= 1.0:
+            raise InputError(f"fade must be in [0, 1] (a share of the face size), got {fade!r}")
+        self.fade = float(fade)
         self.min_confidence, self.debug = float(min_confidence), debug
         self.color = color
         self.max_pixels = max_pixels
@@ -348,8 +354,8 @@ class FaceSwapper:
             ring = quality.boundary_ring(m_box)
             boundary = quality.robust_boundary(w_box, r_box, m_box, ring=ring)
             solved = self.backend.poisson_blend(w_box, boundary, m_box, mode=mode)  # `boundary` off the mask
-            if self.color_correct and mode == "normal":  # the middle is matched already: fade the membrane
-                solved = quality.fade_correction(solved, w_box, m_box, face.size)
+            if self.fade > 0 and self.color_correct and mode == "normal":  # the middle is matched already
+                solved = quality.fade_correction(solved, w_box, m_box, face.size, self.fade)
             cv2.copyTo(r_box, ring, solved)  # the target's own pixels back on the boundary
             out = image[y0:y1, x0:x1]  # drawn in place: `roi` keeps the target's pixels
             out[box] = solved

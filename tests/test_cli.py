@@ -130,3 +130,24 @@ def test_off_switches_reach_the_swapper(command, flag, option):
     assert inspect.signature(FaceSwapper).parameters[option].default is True
     assert quality_options(_parser().parse_args(command))[option] is True
     assert quality_options(_parser().parse_args([*command, flag]))[option] is False
+
+
+@pytest.mark.parametrize(("flag", "option", "value"), [("--shape", "shape", 0.5), ("--fade", "fade", 0.0)])
+def test_valued_options_reach_the_swapper(flag, option, value):
+    import inspect
+
+    from fastswap import FaceSwapper
+    from fastswap.cli import _parser, quality_options
+
+    command = ["swap", "s.jpg", "t.jpg", "-o", "o.png"]
+    default = inspect.signature(FaceSwapper).parameters[option].default
+    assert quality_options(_parser().parse_args(command))[option] == default
+    assert quality_options(_parser().parse_args([*command, flag, str(value)]))[option] == value
+
+
+def test_out_of_range_option_exit_2(files, tmp_path, capsys):
+    code = main(
+        ["swap", str(files["grace_hopper"]), str(files["astronaut"]), "-o", str(tmp_path / "o.png"), "--fade", "2"]
+    )
+    assert code == 2 and "fade must be in [0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()

@@ -125,9 +125,9 @@ def test_fade_correction_is_the_documented_blend():
     cv2.ellipse(mask, (50, 60), (40, 50), 0, 0, 360, 255, -1)
     rng = np.random.default_rng(3)
     solved, warped = (rng.integers(0, 256, (120, 100, 3), dtype=np.uint8) for _ in range(2))
-    out = quality.fade_correction(solved, warped, mask, face_size=100.0)  # fade over 5 px
+    out = quality.fade_correction(solved, warped, mask, face_size=100.0, fade=0.05)  # over 5 px
     d = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)
-    w = np.exp(-d / (quality.FADE * 100.0))[:, :, None]
+    w = np.exp(-d / 5.0)[:, :, None]
     expected = warped + (solved.astype(float) - warped) * w
     assert out.dtype == np.uint8 and np.abs(out - expected).max() <= 0.51
     assert np.array_equal(out[mask == 0], solved[mask == 0])  # outside the mask: the solve as it is
@@ -138,26 +138,29 @@ def test_fade_correction_is_the_documented_blend():
 @pytest.mark.parametrize("target", ["img6.jpg", "img15.jpg"])
 def test_poisson_does_not_lift_a_colour_corrected_face(shared_faces, detector, target):
     # img20 is lit from the front, bright in the middle and darker at its edges; the colour-corrected
-    # face agrees with these evenly lit targets in the middle, not at the edge, and the Poisson
-    # membrane carried the edge's difference (about +20) into the whole face: 23% (img6) and 35%
-    # (img15) of the result's face outline had a channel at 255 (the targets' own: 0.7% and 0%).
+    # face agrees with these evenly lit targets in the middle, not at the edge, and the plain Poisson
+    # membrane carried the edge's difference (about +20 and +35) into the whole face: 23% (img6) and
+    # 35% (img15) of the result's face outline had a channel at 255 (the targets' own: 0.7% and 0%).
     src, tgt = read_image(shared_faces / "img20.jpg"), read_image(shared_faces / target)
     face = max(detector.detect(tgt), key=lambda f: f.size)
     outline = quality.fill(tgt.shape[:2], face.points[mesh.FACE_OUTLINE]) > 0
     own = float((tgt[outline] == 255).any(axis=1).mean())
-    lifted = {}
-    for cc in (True, False):
-        with FaceSwapper(src, detector=detector, debug=True, color_correct=cc) as fs:
+    lifted, blown, images = {}, {}, {}
+    for cc, fade in ((True, quality.FADE), (True, 0.0), (False, quality.FADE), (False, 0.0)):
+        with FaceSwapper(src, detector=detector, debug=True, color_correct=cc, fade=fade) as fs:
             res = fs.swap_report(tgt, faces="largest")
         info = res.faces[0]
         x0, y0, x1, y1 = info.roi
-        middle = cv2.distanceTransform(info.mask, cv2.DIST_L2, cv2.DIST_MASK_3) > 0.15 * face.size
-        lifted[cc] = float(np.mean(res.image[y0:y1, x0:x1][middle].astype(float) - info.warped[middle]))
-        if cc:
-            assert float((res.image[outline] == 255).any(axis=1).mean()) < own + 0.02
-    # with colour correction the middle is the corrected face (the membrane faded out: e^-3 of it);
-    # without, the Poisson solve alone brings the colours in, as before
-    assert abs(lifted[True]) < 2.0 < abs(lifted[False]), lifted
+        middle = cv2.distanceTransform(info.mask, cv2.DIST_L2, cv2.DIST_MASK_3) > 2 * quality.FADE * face.size
+        lifted[cc, fade] = float(np.mean(res.image[y0:y1, x0:x1][middle].astype(float) - info.warped[middle]))
+        blown[cc, fade] = float((res.image[outline] == 255).any(axis=1).mean())
+        images[cc, fade] = res.image
+    default, plain = (True, quality.FADE), (True, 0.0)
+    assert blown[plain] > own + 0.15 and blown[default] < own + 0.02, blown
+    # the middle keeps the corrected face: under e^-2 of the plain solve's lift there
+    assert lifted[plain] > 10 and abs(lifted[default]) < 0.14 * lifted[plain], lifted
+    # without colour correction the Poisson solve alone matches the colours: nothing is faded
+    assert np.array_equal(images[False, quality.FADE], images[False, 0.0])
 
 
 def test_open_mouth_of_the_target_is_kept(demo, demo_faces, detector):
@@ -442,10 +445,11 @@ def test_shape_option_carries_the_source_proportions(shared_faces, detector):
         FaceSwapper(source, detector=detector, shape=1.5)
 
 
-def test_cli_shape_default_is_the_pipelines():
+def test_cli_defaults_are_the_pipelines():
     from fastswap import cli, pipeline
 
     assert cli.SHAPE_DEFAULT == pipeline.SHAPE
+    assert cli.FADE_DEFAULT == quality.FADE
 
 
 @pytest.mark.parametrize("r", [1, 4, 9, 15, 30])
