@@ -422,16 +422,29 @@ class FaceSwapper:
 SKIN_SHARE_MIN = 0.9  # a source triangle with less of its area on skin than this is not drawn from
 MIRROR_AREA_MIN = 0.7  # a mirror triangle smaller than this share of the triangle's own area is not used
 OBLIQUE_MAX = 0.5  # in a turned source, a triangle under this share of its mirror's area is taken as hidden
+OUTER_RINGS = 2  # triangle rings along the outline where even a near-frontal source's oblique ones are mirrored
+
+
+def _outer_band(rings: int) -> np.ndarray:
+    """(898,) bool per ``mesh.TRIANGLES`` row: the triangles within ``rings`` rings of the outline."""
+    band = np.isin(mesh.TRIANGLES, mesh.FACE_OUTLINE).any(axis=1)
+    for _ in range(rings - 1):
+        band = np.isin(mesh.TRIANGLES, mesh.TRIANGLES[band]).any(axis=1)
+    return band
+
+
+OUTER_BAND = _outer_band(OUTER_RINGS)
 
 
 def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Where each mesh triangle's texture comes from in the source (host arrays).
 
     A source triangle is usable when at least SKIN_SHARE_MIN of its area is the face's own skin (see
-    PreparedSource.skin: hair or background reaching inside the outline) and, in a turned source
-    face (visible share below quality.TURNED), it faces the camera with at least OBLIQUE_MAX of its
-    mirror triangle's area (the far side of a turned head is seen edge-on: drawn from there it is
-    smeared across the target's face). With ``mirror``, a triangle that
+    PreparedSource.skin: hair or background reaching inside the outline) and it faces the camera
+    with at least OBLIQUE_MAX of its mirror triangle's area (the far side of a turned head is seen
+    edge-on: drawn from there it is smeared across the target's face); in a near-frontal source
+    (visible share at least quality.TURNED) the latter only within OUTER_RINGS rings of the outline,
+    where a slight turn foreshortens the far cheek. With ``mirror``, a triangle that
     is not usable is drawn from its mirror triangle across the face's midline (``mesh.MIRROR``) when
     that one is usable and not seen much more obliquely (area at least MIRROR_AREA_MIN of its own),
     so that hair over one temple, or the far side of a turned head, takes the other side's skin
@@ -465,11 +478,13 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
     e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
     signed = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # twice the signed area, > 0 facing the camera
     partner = mesh.MIRROR_TRIANGLE
-    if quality.visible_fraction(pts) < quality.TURNED:
-        # the far side of a turned head: facing away, or seen far more obliquely than its mirror
-        facing_ok = (signed > 0) & (signed >= OBLIQUE_MAX * signed[partner])
-    else:
-        facing_ok = np.ones(n, bool)
+    # the far side of a turned head: facing away, or seen far more obliquely than its mirror
+    facing_ok = (signed > 0) & (signed >= OBLIQUE_MAX * signed[partner])
+    if quality.visible_fraction(pts) >= quality.TURNED:
+        # a near-frontal face: only along the outline, where a slight turn foreshortens the far cheek
+        # and temple (stretched into a smeared stripe on a frontal target); inside, landmark noise
+        # folds a few triangles (nostrils, lip corners) that must not be taken for a turn
+        facing_ok |= ~OUTER_BAND
     usable = skin_ok & facing_ok
     # a mirror triangle seen much more obliquely than the triangle itself would be stretched
     wide = np.abs(signed[partner]) >= MIRROR_AREA_MIN * np.abs(signed) if mirror else np.zeros(n, bool)
