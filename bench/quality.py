@@ -7,7 +7,9 @@ swap should carry the source's identity), the mean distance of the result's 468 
 the target's, divided by the distance between the eye centres (pose and expression kept), and the
 share of the pixels inside the target's face outline with a channel at 255 (blown highlights: a
 colour correction that lifts a dark face into a bright photo must not clip it), beside the target's
-own share.
+own share; and the share of the target's face drawn from texture stretched more than 2x by area
+(``fastswap.quality.stretched_share``; thin source triangles, such as a slightly turned face's far
+cheek, come out smeared).
 
     python bench/quality.py [--source img2.jpg] [--grid 6]
     python bench/quality.py --all-sources
@@ -34,7 +36,8 @@ from common import RESULTS, SHARED_FACES, metadata, write_json  # noqa: E402
 from fastswap import FaceDetector, FaceSwapper, mesh  # noqa: E402
 from fastswap.identity import SAME_PERSON, FaceEmbedder  # noqa: E402
 from fastswap.imageio import read_image  # noqa: E402
-from fastswap.quality import fill, panel  # noqa: E402
+from fastswap.pipeline import drawn_triangles  # noqa: E402
+from fastswap.quality import fill, panel, stretched_share  # noqa: E402
 
 
 def eye_distance(points: np.ndarray) -> float:
@@ -109,6 +112,7 @@ def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = No
                 continue
             ours = fs.swap(tgt, faces="largest")
             old = classic.blend(classic.warp(src, src_face.points[:468], tgt, tf.points[:468]), tgt, tf.points[:468])
+            tris = classic.delaunay(tf.points[:468], tgt.shape[:2])  # the classic loop's triangles
             row = {
                 "source": source,
                 "image": name,
@@ -117,6 +121,11 @@ def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = No
                 "fastswap": score(ours, tf, inside, d_src, d_tgt, det, emb),
                 "classic": score(old, tf, inside, d_src, d_tgt, det, emb),
             }
+            # the share of the target's face drawn from texture stretched more than 2x (by area)
+            row["fastswap"]["stretched"] = stretched_share(
+                *drawn_triangles(fs.prepared, fs.triangle_source, tf.points[:468])
+            )
+            row["classic"]["stretched"] = stretched_share(src_face.points[:468][tris], tf.points[:468][tris])
             rows.append(row)
             print(
                 source,
@@ -160,6 +169,7 @@ def summarise(rows: list[dict], method: str) -> dict:
         # blown highlights inside the target's face outline, beside the target's own share
         "mean_clipped_share": float(np.mean([r[method]["clipped"] for r in rows])),
         "mean_target_clipped_share": float(np.mean([r["target_clipped"] for r in rows])),
+        "mean_stretched_share": float(np.mean([r[method]["stretched"] for r in rows])),
     }
 
 

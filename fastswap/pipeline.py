@@ -498,6 +498,21 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
     return use, np.ascontiguousarray(mesh.TRIANGLES[guide])
 
 
+def drawn_triangles(prepared: PreparedSource, use: np.ndarray, dst_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The source and target triangles that a swap draws, row for row: (K, 3, 2) float32 host arrays.
+
+    ``use``: (898,) int8, :attr:`FaceSwapper.triangle_source`; ``dst_points``: (468, 2) the target
+    face's mesh points (pixels). Triangles drawn from their mirror take the source's points through
+    ``mesh.MIRROR``; those not drawn are left out."""
+    rows = use >= 0
+    src = np.where(
+        (use[rows] == 1)[:, None, None],
+        prepared.points[mesh.MIRROR][mesh.TRIANGLES[rows]],
+        prepared.points[mesh.TRIANGLES[rows]],
+    )
+    return src.astype(np.float32), np.asarray(dst_points, np.float32)[mesh.TRIANGLES[rows]]
+
+
 def _name(obj: object, default: str) -> str:
     return str(obj) if isinstance(obj, (str, os.PathLike)) else default
 

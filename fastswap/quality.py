@@ -187,6 +187,28 @@ def soft_highlights(img: np.ndarray) -> np.ndarray:
     return cv2.convertScaleAbs(img)  # rounded, saturated
 
 
+def stretched_share(src_tri: np.ndarray, dst_tri: np.ndarray, factor: float = 2.0) -> float:
+    """Share of the target's area drawn from texture stretched more than ``factor`` times (by area).
+
+    ``src_tri``, ``dst_tri``: (T, 3, 2) float host arrays, pixel coordinates, each source triangle
+    drawn onto the target triangle of the same row. A triangle's stretch is its target area over its
+    source area, against the whole face's (sum of target areas over sum of source areas), so that a
+    larger target face is not counted as stretched. Thin source triangles (the far cheek of a
+    slightly turned face) drawn onto wide ones come out smeared; bench/quality.py reports this."""
+
+    def areas(t: np.ndarray) -> np.ndarray:
+        t = t.astype(np.float64)
+        e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+        return np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) / 2
+
+    src, dst = areas(src_tri), areas(dst_tri)
+    total = float(dst.sum())
+    if total <= 0 or src.sum() <= 0:
+        return 0.0
+    stretch = dst / np.maximum(src, 1e-9) * (src.sum() / total)
+    return float(dst[stretch > factor].sum() / total)
+
+
 def boundary_ring(mask: np.ndarray) -> np.ndarray:
     """(H, W) uint8, 255 on the pixels outside ``mask`` next to it (4-neighbours): the Poisson boundary."""
     return cv2.subtract(cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))), mask)

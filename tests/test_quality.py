@@ -538,31 +538,36 @@ def test_foreshortened_outline_of_a_near_frontal_source_is_drawn_from_the_other_
     # img16 is turned a little (98.8% of its mesh faces the camera, above quality.TURNED): its far
     # cheek's triangles along the outline are seen at under half their mirror triangles' area, and
     # drawn from themselves into a frontal face (img13) they were stretched into a smeared stripe.
-    from fastswap.pipeline import OBLIQUE_MAX, OUTER_BAND
+    from fastswap.pipeline import OBLIQUE_MAX, OUTER_BAND, drawn_triangles
 
     with FaceSwapper(read_image(shared_faces / "img16.jpg"), detector=detector) as fs:
-        use, pts = fs.triangle_source.copy(), fs.prepared.points
-    assert quality.visible_fraction(pts) >= quality.TURNED
-    p = pts[mesh.TRIANGLES].astype(float)
+        use, prepared = fs.triangle_source.copy(), fs.prepared
+    assert quality.visible_fraction(prepared.points) >= quality.TURNED
+    p = prepared.points[mesh.TRIANGLES].astype(float)
     e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
-    signed = (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) / 2
+    signed = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     oblique = OUTER_BAND & (signed < OBLIQUE_MAX * signed[mesh.MIRROR_TRIANGLE])
     assert oblique.sum() >= 10 and (use[oblique] == 1).all()
-    assert not (use[~oblique] == 1).any()  # inside the band nothing is mirrored (no hair here)
-    # the share of the target face's area drawn from texture stretched more than 2x (area, against
-    # the face's overall scale) falls: 8.6% drawn from themselves, 4.7% from their mirrors
+    assert not (use[~oblique] == 1).any()  # nothing else is mirrored (no hair over this face)
+    # the share of the target face's area drawn from texture stretched more than 2x falls: 8.6%
+    # with these triangles drawn from themselves, 4.7% from their mirrors
     face = max(detector.detect(read_image(shared_faces / "img13.jpg")), key=lambda f: f.size)
-    target = triangle_areas(face.points[mesh.TRIANGLES])
+    now = quality.stretched_share(*drawn_triangles(prepared, use, face.points[:468]))
+    before = quality.stretched_share(*drawn_triangles(prepared, np.where(oblique, 0, use), face.points[:468]))
+    assert now < 0.6 * before, (now, before)
 
-    def stretched(u: np.ndarray) -> float:
-        src = np.abs(np.where(u == 1, signed[mesh.MIRROR_TRIANGLE], signed))
-        stretch = target / np.maximum(src, 1e-6) / (target.sum() / src.sum())
-        return float(target[stretch > 2].sum() / target.sum())
 
-    assert stretched(use) < 0.6 * stretched(np.where(oblique, 0, use)), (
-        stretched(use),
-        stretched(np.where(oblique, 0, use)),
-    )
+def test_stretched_share_counts_area_stretched_against_the_face_scale():
+    rng = np.random.default_rng(5)
+    src = rng.uniform(0, 100, (50, 3, 2))
+    assert quality.stretched_share(src, src * 3.0) == 0.0  # a larger face is not stretched
+    dst = src * 3.0
+    dst[:5] = src[:5, :1] + (src[:5] - src[:5, :1]) * 3.0 * np.sqrt(3.0)  # 3x the others' area gain
+    e1, e2 = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]
+    area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+    share = quality.stretched_share(src, dst)
+    # the face scale (about 10.8x) moves with the 5 stretched ones: about 2.5x for them, 0.8x for the rest
+    assert share == pytest.approx(area[:5].sum() / area.sum())
 
 
 def test_hair_covered_source_triangles_are_drawn_from_the_other_side(demo, detector):
