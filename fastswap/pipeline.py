@@ -143,9 +143,10 @@ class FaceSwapper:
         keep_eyes: keep the target's eyes when their openness differs much from the source's.
         cull_backfacing: do not draw triangles that face away from the camera in the target.
         mirror: draw the source's triangles that are covered by hair or background, or that face
-            away (or nearly) in a turned source, from their mirror triangles on the face's other side, fitted
-            in by a Poisson blend (see :func:`_source_triangles`); off: such triangles are left out
-            (hair) or drawn stretched (turned away).
+            away (or nearly) in a turned source (in any source, along the outline), from their mirror
+            triangles on the face's other side, fitted in by a Poisson blend (see
+            :func:`_source_triangles`); off: such triangles are left out (hair) or drawn stretched
+            (turned away).
         mask_region: "face" (the whole mesh outline) or "brows" (no forehead: only below the brows).
         shape: share in [0, 1] of the source face's own proportions (eye spacing, nose and mouth size
             and place) carried into the target's mesh, pose and expression removed
