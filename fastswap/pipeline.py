@@ -426,11 +426,16 @@ OBLIQUE_MAX = 0.5  # in a turned source, a triangle under this share of its mirr
 OUTER_RINGS = 2  # triangle rings along the outline where even a near-frontal source's oblique ones are mirrored
 
 
+def _touching(points: np.ndarray) -> np.ndarray:
+    """(898,) bool per ``mesh.TRIANGLES`` row: the triangles with a vertex among ``points`` (indices)."""
+    return np.isin(mesh.TRIANGLES, points).any(axis=1)
+
+
 def _outer_band(rings: int) -> np.ndarray:
     """(898,) bool per ``mesh.TRIANGLES`` row: the triangles within ``rings`` rings of the outline."""
-    band = np.isin(mesh.TRIANGLES, mesh.FACE_OUTLINE).any(axis=1)
+    band = _touching(mesh.FACE_OUTLINE)
     for _ in range(rings - 1):
-        band = np.isin(mesh.TRIANGLES, mesh.TRIANGLES[band]).any(axis=1)
+        band = _touching(mesh.TRIANGLES[band])
     return band
 
 
@@ -475,9 +480,7 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
         area = np.bincount(ids[sel], minlength=n)
         good = np.bincount(ids[sel], weights=(prepared.skin[sel] > 0).astype(np.float64), minlength=n)
         skin_ok = (area == 0) | (good >= SKIN_SHARE_MIN * np.maximum(area, 1))
-    p = pts[mesh.TRIANGLES].astype(np.float64)
-    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
-    signed = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # twice the signed area, > 0 facing the camera
+    signed = quality.triangle_areas(pts[mesh.TRIANGLES])  # > 0 facing the camera
     partner = mesh.MIRROR_TRIANGLE
     # the far side of a turned head: facing away, or seen far more obliquely than its mirror
     facing_ok = (signed > 0) & (signed >= OBLIQUE_MAX * signed[partner])
@@ -494,7 +497,7 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
     use = np.where(own, 0, np.where(mirrored, 1, -1)).astype(np.int8)
     # the mirror side's texture on the filled triangles and on their neighbours (sharing a vertex)
     # drawn by the face itself: the guidance of the blend that fits them in, on and around them
-    near = np.isin(mesh.TRIANGLES, mesh.TRIANGLES[mirrored]).any(axis=1)
+    near = _touching(mesh.TRIANGLES[mirrored])
     guide = mirrored | (near & own & usable[partner])
     return use, np.ascontiguousarray(mesh.TRIANGLES[guide])
 

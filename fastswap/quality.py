@@ -72,10 +72,17 @@ def eye_openness(points: np.ndarray, loop: np.ndarray) -> float:
     return polygon_area(p) / width**2
 
 
+def triangle_areas(tri: np.ndarray) -> np.ndarray:
+    """Signed areas (T,) float64 of (T, 3, 2) triangles (pixels, host): positive for the mesh's
+    triangles that face the camera (``mesh.TRIANGLES`` winding in image coordinates)."""
+    t = np.asarray(tri, np.float64)
+    e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+    return (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) * 0.5
+
+
 def visible_fraction(points: np.ndarray) -> float:
     """Share of the mesh's area whose triangles face the camera (1 frontal, about 0.5 in profile)."""
-    p = points[mesh.TRIANGLES].astype(np.float64)
-    area = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (p[:, 2, 0] - p[:, 0, 0])
+    area = triangle_areas(points[mesh.TRIANGLES])
     total = np.abs(area).sum()
     return float(area[area > 0].sum() / total) if total > 0 else 0.0
 
@@ -195,13 +202,7 @@ def stretched_share(src_tri: np.ndarray, dst_tri: np.ndarray, factor: float = 2.
     source area, against the whole face's (sum of target areas over sum of source areas), so that a
     larger target face is not counted as stretched. Thin source triangles (the far cheek of a
     slightly turned face) drawn onto wide ones come out smeared; bench/quality.py reports this."""
-
-    def areas(t: np.ndarray) -> np.ndarray:
-        t = t.astype(np.float64)
-        e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
-        return np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) / 2
-
-    src, dst = areas(src_tri), areas(dst_tri)
+    src, dst = np.abs(triangle_areas(src_tri)), np.abs(triangle_areas(dst_tri))
     total = float(dst.sum())
     if total <= 0 or src.sum() <= 0:
         return 0.0

@@ -37,8 +37,7 @@ def colour_steps(source, target, detector) -> dict[bool, float]:
 
 def triangle_areas(p: np.ndarray) -> np.ndarray:
     """Areas of (T, 3, 2) triangles."""
-    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
-    return np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) / 2
+    return np.abs(quality.triangle_areas(p))
 
 
 def most_turned_group_face(shared_faces, detector) -> tuple[np.ndarray, list, int]:
@@ -543,9 +542,7 @@ def test_foreshortened_outline_of_a_near_frontal_source_is_drawn_from_the_other_
     with FaceSwapper(read_image(shared_faces / "img16.jpg"), detector=detector) as fs:
         use, prepared = fs.triangle_source.copy(), fs.prepared
     assert quality.visible_fraction(prepared.points) >= quality.TURNED
-    p = prepared.points[mesh.TRIANGLES].astype(float)
-    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
-    signed = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    signed = quality.triangle_areas(prepared.points[mesh.TRIANGLES])
     oblique = OUTER_BAND & (signed < OBLIQUE_MAX * signed[mesh.MIRROR_TRIANGLE])
     assert oblique.sum() >= 10 and (use[oblique] == 1).all()
     assert not (use[~oblique] == 1).any()  # nothing else is mirrored (no hair over this face)
