@@ -37,7 +37,7 @@ from fastswap import FaceDetector, FaceSwapper, mesh  # noqa: E402
 from fastswap.identity import SAME_PERSON, FaceEmbedder  # noqa: E402
 from fastswap.imageio import read_image  # noqa: E402
 from fastswap.pipeline import drawn_triangles  # noqa: E402
-from fastswap.quality import fill, panel, stretched_share  # noqa: E402
+from fastswap.quality import erode_round, feature_mask, fill, panel, stretched_share  # noqa: E402
 
 
 def eye_distance(points: np.ndarray) -> float:
@@ -50,11 +50,46 @@ def clipped_share(image: np.ndarray, inside: np.ndarray) -> float:
     return float((image[inside] == 255).any(axis=1).mean())
 
 
-def score(result, target_face, inside, d_src, d_tgt, det, emb) -> dict:
+def skin_blocks(image: np.ndarray, face) -> list[tuple[tuple[slice, slice], np.ndarray]]:
+    """The face's middle (its outline eroded by 10% of the face size, less the eyes, brows and lips) cut
+    into square blocks of 15% of the face size; each block at least half covered, with its pixels."""
+    h, w = image.shape[:2]
+    pts = face.points[:468]
+    middle = erode_round(fill((h, w), pts[mesh.FACE_OUTLINE]), max(1, int(0.1 * face.size)))
+    middle &= ~feature_mask((h, w), pts, face.size)
+    side = max(4, int(0.15 * face.size))
+    x, y, bw, bh = cv2.boundingRect(middle)
+    blocks = []
+    for by in range(y, y + bh, side):
+        for bx in range(x, x + bw, side):
+            box = (slice(by, by + side), slice(bx, bx + side))
+            sel = middle[box] > 0
+            if sel.mean() >= 0.5:
+                blocks.append((box, sel))
+    return blocks
+
+
+def tone_error(result: np.ndarray, target: np.ndarray, blocks) -> float:
+    """Skin tone against the target's, block by block over the face's middle: the mean CIELAB distance
+    (delta E 1976) between the blocks' median colours in the result and in the target (0: every part of
+    the face has the target's tone; glasses, freckles and the features weigh nothing in a median)."""
+
+    def lab(img):
+        return cv2.cvtColor(img.astype(np.float32) / 255.0, cv2.COLOR_BGR2LAB)
+
+    errs = [
+        np.linalg.norm(np.median(lab(result[box])[sel], axis=0) - np.median(lab(target[box])[sel], axis=0))
+        for box, sel in blocks
+    ]
+    return float(np.mean(errs)) if errs else float("nan")
+
+
+def score(result, target_face, inside, d_src, d_tgt, det, emb, target=None, blocks=None) -> dict:
     clipped = clipped_share(result, inside)
+    tone = tone_error(result, target, blocks) if blocks else float("nan")
     faces = det.detect(result)
     if not faces:
-        return {"found": False, "clipped": clipped}
+        return {"found": False, "clipped": clipped, "tone": tone}
     # the result's face that sits where the target's face was
     f = min(faces, key=lambda g: np.linalg.norm(g.points.mean(axis=0) - target_face.points.mean(axis=0)))
     d = emb.describe(result, f)
@@ -65,6 +100,7 @@ def score(result, target_face, inside, d_src, d_tgt, det, emb) -> dict:
         "to_target": emb.distance(d, d_tgt),
         "landmark_error": float(err),
         "clipped": clipped,
+        "tone": tone,
     }
 
 
@@ -90,6 +126,7 @@ class Photos:
     def __init__(self, faces_dir: Path, det, emb) -> None:
         self.det, self.emb = det, emb
         self.entries = {}
+        self.blocks = {}  # the target's skin blocks (tone_error)
         for path in sorted(faces_dir.glob("img*.jpg")):
             image = read_image(path)
             faces = det.detect(image)
@@ -99,6 +136,7 @@ class Photos:
             face = max(faces, key=lambda f: f.size)
             inside = fill(image.shape[:2], face.points[mesh.FACE_OUTLINE]) > 0
             self.entries[path.name] = (image, face, emb.describe(image, face), inside)
+            self.blocks[path.name] = skin_blocks(image, face)
 
 
 def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = None, grid: int = 0) -> list[dict]:
@@ -118,8 +156,8 @@ def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = No
                 "image": name,
                 "source_target_distance": emb.distance(d_src, d_tgt),
                 "target_clipped": clipped_share(tgt, inside),
-                "fastswap": score(ours, tf, inside, d_src, d_tgt, det, emb),
-                "classic": score(old, tf, inside, d_src, d_tgt, det, emb),
+                "fastswap": score(ours, tf, inside, d_src, d_tgt, det, emb, tgt, photos.blocks[name]),
+                "classic": score(old, tf, inside, d_src, d_tgt, det, emb, tgt, photos.blocks[name]),
             }
             # the share of the target's face drawn from texture stretched more than 2x (by area)
             row["fastswap"]["stretched"] = stretched_share(
@@ -170,6 +208,7 @@ def summarise(rows: list[dict], method: str) -> dict:
         "mean_clipped_share": float(np.mean([r[method]["clipped"] for r in rows])),
         "mean_target_clipped_share": float(np.mean([r["target_clipped"] for r in rows])),
         "mean_stretched_share": float(np.mean([r[method]["stretched"] for r in rows])),
+        "mean_tone_error": float(np.nanmean([r[method]["tone"] for r in rows])),
     }
 
 

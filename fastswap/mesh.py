@@ -7,7 +7,8 @@ points plus 10 iris points, which no triangle uses).
   image coordinates (x right, y down); a triangle seen from behind (a profile's far side) is negative.
 * ``FACE_OUTLINE``: (36,) int32, the mesh's boundary loop, counter-clockwise on screen.
 * ``LIPS_INNER``, ``LEFT_EYE``, ``RIGHT_EYE``: ordered contour loops (int32) of the mouth opening and of
-  the eyes' openings.
+  the eyes' openings; ``LIPS_OUTER``: the lips' outer contour loop; ``LEFT_EYEBROW``, ``RIGHT_EYEBROW``:
+  the (10,) points of each eyebrow (upper and lower edge, unordered: use their convex hull).
 * ``MIRROR``: (468,) int32, each mesh point's mirror image across the face's midline (the canonical
   mesh is exactly symmetric; the 28 midline points are their own mirror). ``MIRROR[TRIANGLES]`` is
   each triangle's mirror triangle, with the reverse winding; ``MIRROR_TRIANGLE``: (898,) int32, the
@@ -31,9 +32,23 @@ LIPS_INNER: np.ndarray = np.asarray(_d.LIPS_INNER, np.int32)
 LEFT_EYE: np.ndarray = np.asarray(_d.LEFT_EYE, np.int32)
 RIGHT_EYE: np.ndarray = np.asarray(_d.RIGHT_EYE, np.int32)
 MIRROR: np.ndarray = np.asarray(_d.MIRROR, np.int32)
+LIPS_OUTER: np.ndarray = np.asarray(_d.LIPS_OUTER, np.int32)
+LEFT_EYEBROW: np.ndarray = np.asarray(_d.LEFT_EYEBROW, np.int32)
+RIGHT_EYEBROW: np.ndarray = np.asarray(_d.RIGHT_EYEBROW, np.int32)
 _rows = {tuple(sorted(t)): k for k, t in enumerate(TRIANGLES.tolist())}
 MIRROR_TRIANGLE: np.ndarray = np.array([_rows[tuple(sorted(t))] for t in MIRROR[TRIANGLES].tolist()], np.int32)
-for _a in (TRIANGLES, FACE_OUTLINE, LIPS_INNER, LEFT_EYE, RIGHT_EYE, MIRROR, MIRROR_TRIANGLE):
+for _a in (
+    TRIANGLES,
+    FACE_OUTLINE,
+    LIPS_INNER,
+    LEFT_EYE,
+    RIGHT_EYE,
+    MIRROR,
+    MIRROR_TRIANGLE,
+    LIPS_OUTER,
+    LEFT_EYEBROW,
+    RIGHT_EYEBROW,
+):
     _a.setflags(write=False)
 
 

@@ -134,7 +134,8 @@ class FaceSwapper:
         blend: "poisson" (default; alias "normal"), "mixed" (Poisson with the stronger of source and
             target gradients), "alpha" (feathered alpha) or "multiband" (Laplacian pyramid).
         color_correct: match the warped face's colour and lighting to the target's first
-            (:func:`fastswap.quality.match_colour`). Off, the Poisson solve alone matches the colours.
+            (:func:`fastswap.quality.match_colour`, its local means over the skin of both faces only:
+            :func:`fastswap.quality.skin_statistics`). Off, the Poisson solve alone matches the colours.
         fade: with "poisson" and colour correction, the solve's correction (the target's edge carried
             into the face) fades from the mask's edge inwards over this share of the face size
             (:func:`fastswap.quality.fade_correction`), so that an edge the corrected face does not
@@ -346,9 +347,13 @@ class FaceSwapper:
         # warped face inside the mask, the Poisson solve its boundary too.
         box = mask_box(mask)
         if self.color_correct:
-            warped[box] = quality.match_colour(
-                np.ascontiguousarray(warped[box]), np.ascontiguousarray(roi[box]), (mask & ~keep)[box], face.size
-            )
+            w_box, r_box = np.ascontiguousarray(warped[box]), np.ascontiguousarray(roi[box])
+            # the local means over both faces' skin only: features, glasses' frames, beard hairs left out
+            features = quality.feature_mask(shape, dst_pts, face.size)
+            features |= quality.feature_mask(shape, warp_pts, face.size)  # the source's, moved by `shape`
+            cheeks = quality.cheek_band(shape, dst_pts)
+            skin = quality.skin_statistics((mask & ~keep)[box], (r_box, w_box), features[box], cheeks[box])
+            warped[box] = quality.match_colour(w_box, r_box, skin, face.size)
         if self.blend in ("poisson", "mixed"):
             mode = "normal" if self.blend == "poisson" else "mixed"
             w_box, m_box, r_box = warped[box], mask[box], roi[box]  # views: the backends copy what they must

@@ -133,13 +133,75 @@ def below_brows(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
     return np.where(side >= 0, 255, 0).astype(np.uint8)
 
 
+def feature_mask(shape: tuple[int, int], points: np.ndarray, face_size: float) -> np.ndarray:
+    """(H, W) uint8 mask (255 inside) of a face's eyes, eyebrows and lips, grown by 4% of the face size
+    (lashes, make-up, the lips' edge). ``points``: (468, 2) float32 mesh points in the mask's pixel
+    coordinates, host."""
+    grow = max(1, int(round(0.04 * face_size)))
+    m = np.zeros(shape, np.uint8)
+    for idx in (mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LEFT_EYEBROW, mesh.RIGHT_EYEBROW, mesh.LIPS_OUTER):
+        hull = cv2.convexHull(np.round(points[idx] * 16).astype(np.int32))
+        cv2.fillConvexPoly(m, hull, 255, lineType=cv2.LINE_8, shift=4)
+        cv2.polylines(m, [hull], True, 255, thickness=2 * grow + 1, lineType=cv2.LINE_8, shift=4)
+    return m
+
+
+def cheek_band(shape: tuple[int, int], points: np.ndarray, lo: float = 0.2, hi: float = 0.7) -> np.ndarray:
+    """(H, W) uint8 mask (255 inside) of the band across the face between the eyes and the mouth, from
+    ``lo`` to ``hi`` of the way from the eyes' centre line to the lips' centre along the face's own
+    vertical axis: cheeks and nose, where a face is mostly skin (no glasses' frames, fringe, moustache
+    or beard). ``points``: (468, 2) float32 mesh points in the mask's pixel coordinates, host."""
+    e = (points[mesh.LEFT_EYE].mean(axis=0) + points[mesh.RIGHT_EYE].mean(axis=0)) / 2.0
+    down = points[mesh.LIPS_OUTER].mean(axis=0) - e
+    across = np.array([-down[1], down[0]]) / max(float(np.hypot(*down)), 1e-6) * float(sum(shape))
+    quad = [e + lo * down - across, e + lo * down + across, e + hi * down + across, e + hi * down - across]
+    m = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(m, np.round(np.array(quad) * 16).astype(np.int32), 255, lineType=cv2.LINE_8, shift=4)
+    return m
+
+
+def skin_statistics(
+    mask: np.ndarray, images: tuple[np.ndarray, ...], features: np.ndarray, reference: np.ndarray | None = None
+) -> np.ndarray:
+    """Where the colour correction takes its local means, (H, W) uint8 (255 or 0): ``mask`` less the
+    ``features`` (:func:`feature_mask`) and less every pixel that is off skin colour in any of
+    ``images`` ((H, W, 3) uint8 BGR, host, all the mask's size): against the CIELAB median and robust
+    spread of that image's skin under ``reference`` ((H, W) uint8, 255 where the skin is sampled, e.g.
+    :func:`cheek_band`; None: the whole of ``mask`` less ``features``), 3 spreads darker, 6 brighter or 5
+    off in colour (glasses' frames, hair, the dark hairs of a beard, shadows, glare). Both sides of the
+    ratio then average the same skin: a target's glasses, lipstick or eyebrows no longer darken or tint
+    the other face around them."""
+    sel = cv2.bitwise_and(mask, cv2.bitwise_not(features))
+    where = sel if reference is None else cv2.bitwise_and(sel, reference)
+    # The statistics from about 2,500 pixels on a grid; the test itself on every pixel.
+    n = cv2.countNonZero(where)
+    if n < 64:
+        return sel
+    h, w = sel.shape
+    step = max(1, int(np.sqrt(n / 2500.0)))
+    grid = (max(1, w // step), max(1, h // step))
+    picked = cv2.resize(where, grid, interpolation=cv2.INTER_NEAREST) > 0
+    for img in images:
+        lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)
+        ref = cv2.resize(lab, grid, interpolation=cv2.INTER_NEAREST)[picked].astype(np.float32)
+        if len(ref) < 16:
+            break
+        med = np.median(ref, axis=0)
+        spread = 1.4826 * np.median(np.abs(ref - med), axis=0) + 1.0
+        lo = np.clip(np.floor(med - (3, 5, 5) * spread), 0, 255)
+        hi = np.clip(np.ceil(med + (6, 5, 5) * spread), 0, 255)
+        sel = cv2.bitwise_and(sel, cv2.inRange(lab, tuple(lo.tolist()), tuple(hi.tolist())))
+    return sel
+
+
 def match_colour(warped: np.ndarray, target: np.ndarray, mask: np.ndarray, face_size: float) -> np.ndarray:
     """Colour and lighting transfer, (h, w, 3) uint8 BGR in and out.
 
     A low-frequency ratio correction: each channel of ``warped`` is multiplied by the ratio of the two
     images' local means (Gaussian, sigma 15% of the face size, normalised by the mask, computed at a
     reduced size), so that skin tone and shading agree everywhere, near the mask's border too, where
-    seams show.
+    seams show. ``mask`` ((h, w) uint8, 255 or 0) is where the means are taken (the pipeline passes
+    :func:`skin_statistics`: both faces' skin); the ratio, smooth, applies to every pixel.
     A smaller sigma matches the seam better but imports the target's features: at 4% the recognizer
     of bench/quality.py found half of the results closer to the target than to the source."""
     sel = mask > 0

@@ -82,6 +82,80 @@ def test_colour_correction_on_real_photos(shared_faces, detector):
     # the corrected skin matches the target's better there too), so no per-photo bound is asserted.
 
 
+def painted_glasses(roi: np.ndarray, pts: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+    """A copy of ``roi`` with dark glasses' frames painted round both eyes and over the nose's bridge,
+    and where they are ((H, W) bool)."""
+    frames = np.zeros(roi.shape[:2], np.uint8)
+    thick = max(2, int(0.035 * size))
+    centres = []
+    for loop in (mesh.LEFT_EYE, mesh.RIGHT_EYE):
+        p = pts[loop]
+        c, half = p.mean(axis=0), float(np.ptp(p[:, 0]))
+        centres.append(c)
+        cv2.ellipse(frames, (int(c[0]), int(c[1])), (int(0.85 * half), int(0.6 * half)), 0, 0, 360, 255, thick)
+    a, b = centres
+    cv2.line(frames, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 255, thick)
+    on = frames > 0
+    out = roi.copy()
+    out[on] = (28, 24, 22)
+    return out, on
+
+
+def test_colour_correction_takes_its_means_over_skin_only(demo, detector):
+    # Glasses on the target darkened the local means round its eyes, and the ratio darkened the
+    # source's face there (the demo's astronaut into Grace Hopper: a grey band across the eyes). The
+    # means now leave out the features and whatever is off skin colour in either face.
+    tgt = demo["astronaut"]
+    _, info = swap_info(demo, detector, tgt, color_correct=False, blend="alpha")
+    x0, y0, x1, y1 = info.roi
+    roi, warped, mask = tgt[y0:y1, x0:x1], info.warped, info.mask
+    face = detector.detect(tgt)[0]
+    pts = face.points[: mesh.NUM_MESH_POINTS] - (x0, y0)
+    features = quality.feature_mask(mask.shape, pts, face.size)
+    glasses, on = painted_glasses(roi, pts, face.size)
+    skin = quality.skin_statistics(mask, (glasses, warped), features)
+    assert not skin[on].any()  # the frames are not skin
+    inside = (mask > 0) & (features == 0) & ~on
+    assert (skin[inside] > 0).mean() > 0.9  # the rest of the face mostly is
+    # the corrected face round the eyes, away from the frames themselves
+    eyes = np.zeros(mask.shape, np.uint8)
+    for loop in (mesh.LEFT_EYE, mesh.RIGHT_EYE):
+        c = pts[loop].mean(axis=0)
+        cv2.circle(eyes, (int(c[0]), int(c[1])), int(0.25 * face.size), 255, -1)
+    near = inside & (eyes > 0)
+
+    def moved(stats_clean, stats_glasses) -> float:
+        clean = quality.match_colour(warped, roi, stats_clean, face.size).astype(float)
+        worn = quality.match_colour(warped, glasses, stats_glasses, face.size).astype(float)
+        return float(np.abs(clean - worn)[near].mean())
+
+    plain = moved(mask, mask)  # the whole mask, as before: the frames darken the face round the eyes
+    skin_only = moved(quality.skin_statistics(mask, (roi, warped), features), skin)
+    assert plain > 6.0, plain
+    assert skin_only < 0.25 * plain, (skin_only, plain)
+
+
+def test_feature_mask_and_cheek_band_follow_the_face(demo, demo_faces):
+    face = demo_faces["astronaut"][0]
+    pts, shape = face.points[: mesh.NUM_MESH_POINTS], demo["astronaut"].shape[:2]
+    features = quality.feature_mask(shape, pts, face.size) > 0
+    band = quality.cheek_band(shape, pts) > 0
+
+    def at(p) -> tuple[int, int]:
+        return int(round(p[1])), int(round(p[0]))
+
+    for loop in (mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LEFT_EYEBROW, mesh.RIGHT_EYEBROW, mesh.LIPS_OUTER):
+        centre = pts[loop].mean(axis=0)
+        assert features[at(centre)] and all(features[at(p)] for p in pts[loop])  # each feature, whole
+        assert not band[at(centre)]  # the band leaves them out
+    inside = quality.fill(shape, pts[mesh.FACE_OUTLINE]) > 0
+    assert features[inside].mean() < 0.35, features[inside].mean()  # and little else of the face:
+    for i in (1, 50, 280, 151):  # nose tip, both cheeks, forehead (MediaPipe's mesh indices)
+        assert not features[at(pts[i])]
+    assert band[at(pts[1])] and band[at(pts[50])] and band[at(pts[280])]
+    assert not band[at(pts[151])]
+
+
 def test_soft_highlights_keeps_hue_and_leaves_the_rest():
     rng = np.random.default_rng(7)
     img = rng.uniform(0.0, 400.0, (96, 96, 3)).astype(np.float32)

@@ -134,6 +134,9 @@ def main() -> None:
     lips_inner = loop_of(C.FACE_LANDMARKS_LIPS, pick_smallest=True)
     left_eye = loop_of(C.FACE_LANDMARKS_LEFT_EYE, pick_smallest=True)
     right_eye = loop_of(C.FACE_LANDMARKS_RIGHT_EYE, pick_smallest=True)
+    lips_outer = loop_of(C.FACE_LANDMARKS_LIPS, pick_smallest=False)
+    left_brow = sorted({i for c in C.FACE_LANDMARKS_LEFT_EYEBROW for i in (c.start, c.end)})
+    right_brow = sorted({i for c in C.FACE_LANDMARKS_RIGHT_EYEBROW for i in (c.start, c.end)})
     oval_mp = {c.start for c in C.FACE_LANDMARKS_FACE_OVAL}
     assert set(outline) == oval_mp, "mesh boundary differs from MediaPipe's FACE_OVAL"
 
@@ -162,6 +165,12 @@ def main() -> None:
         + fmt("LEFT_EYE", left_eye, 16)
         + "\n"
         + fmt("RIGHT_EYE", right_eye, 16)
+        + "\n"
+        + fmt("LIPS_OUTER", lips_outer, 20)
+        + "\n"
+        + fmt("LEFT_EYEBROW", left_brow, 20)
+        + "\n"
+        + fmt("RIGHT_EYEBROW", right_brow, 20)
         + "\n"
         + fmt("MIRROR", mirror, 20)
     )
