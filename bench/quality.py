@@ -9,7 +9,8 @@ share of the pixels inside the target's face outline with a channel at 255 (blow
 colour correction that lifts a dark face into a bright photo must not clip it), beside the target's
 own share; and the share of the target's face drawn from texture stretched more than 2x by area
 (``fastswap.quality.stretched_share``; thin source triangles, such as a slightly turned face's far
-cheek, come out smeared).
+cheek, come out smeared); and the skin tone against the target's (``tone``: the face's middle in
+blocks of 15% of the face size, the mean CIELAB distance between the blocks' median colours).
 
     python bench/quality.py [--source img2.jpg] [--grid 6]
     python bench/quality.py --all-sources
