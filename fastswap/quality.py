@@ -165,12 +165,12 @@ def skin_statistics(
 ) -> np.ndarray:
     """Where the colour correction takes its local means, (H, W) uint8 (255 or 0): ``mask`` less the
     ``features`` (:func:`feature_mask`) and less every pixel that is off skin colour in any of
-    ``images`` ((H, W, 3) uint8 BGR, host, all the mask's size): against the CIELAB median and robust
-    spread of that image's skin under ``reference`` ((H, W) uint8, 255 where the skin is sampled, e.g.
-    :func:`cheek_band`; None: the whole of ``mask`` less ``features``), 3 spreads darker, 6 brighter or 5
-    off in colour (glasses' frames, hair, the dark hairs of a beard, shadows, glare). Both sides of the
-    ratio then average the same skin: a target's glasses, lipstick or eyebrows no longer darken or tint
-    the other face around them."""
+    ``images`` ((H, W, 3) uint8 BGR, host, all the mask's size), against the median and robust spread
+    (YCrCb: luma and the two chroma differences) of that image's skin under ``reference`` ((H, W)
+    uint8, 255 where the skin is sampled, e.g. :func:`cheek_band`; None: the whole of ``mask`` less
+    ``features``): 3 spreads darker, 6 brighter or 5 off in chroma (glasses' frames, hair, the dark
+    hairs of a beard, shadows, glare). Both sides of the ratio then average the same skin: a target's
+    glasses, lipstick or eyebrows no longer darken or tint the other face around them."""
     sel = cv2.bitwise_and(mask, cv2.bitwise_not(features))
     where = sel if reference is None else cv2.bitwise_and(sel, reference)
     # The statistics from about 2,500 pixels on a grid; the test itself on every pixel.
@@ -182,15 +182,15 @@ def skin_statistics(
     grid = (max(1, w // step), max(1, h // step))
     picked = cv2.resize(where, grid, interpolation=cv2.INTER_NEAREST) > 0
     for img in images:
-        lab = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)
-        ref = cv2.resize(lab, grid, interpolation=cv2.INTER_NEAREST)[picked].astype(np.float32)
+        ycc = cv2.cvtColor(img, cv2.COLOR_BGR2YCrCb)  # 10x quicker than CIELAB, as good for outliers
+        ref = cv2.resize(ycc, grid, interpolation=cv2.INTER_NEAREST)[picked].astype(np.float32)
         if len(ref) < 16:
             break
         med = np.median(ref, axis=0)
         spread = 1.4826 * np.median(np.abs(ref - med), axis=0) + 1.0
         lo = np.clip(np.floor(med - (3, 5, 5) * spread), 0, 255)
         hi = np.clip(np.ceil(med + (6, 5, 5) * spread), 0, 255)
-        sel = cv2.bitwise_and(sel, cv2.inRange(lab, tuple(lo.tolist()), tuple(hi.tolist())))
+        sel = cv2.bitwise_and(sel, cv2.inRange(ycc, tuple(lo.tolist()), tuple(hi.tolist())))
     return sel
 
 
