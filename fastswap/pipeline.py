@@ -348,11 +348,11 @@ class FaceSwapper:
         box = mask_box(mask)
         if self.color_correct:
             w_box, r_box = np.ascontiguousarray(warped[box]), np.ascontiguousarray(roi[box])
-            # the local means over both faces' skin only: features, glasses' frames, beard hairs left out
+            # the local means over both faces' skin only: features, glasses' frames, a beard left out
             features = quality.feature_mask(shape, dst_pts, face.size)
             features |= quality.feature_mask(shape, warp_pts, face.size)  # the source's, moved by `shape`
             cheeks = quality.cheek_band(shape, dst_pts)
-            skin = quality.skin_statistics((mask & ~keep)[box], (r_box, w_box), features[box], cheeks[box])
+            skin = quality.skin_statistics((mask & ~keep)[box], (r_box, w_box), features[box], face.size, cheeks[box])
             warped[box] = quality.match_colour(w_box, r_box, skin, face.size)
         if self.blend in ("poisson", "mixed"):
             mode = "normal" if self.blend == "poisson" else "mixed"

@@ -160,38 +160,67 @@ def cheek_band(shape: tuple[int, int], points: np.ndarray, lo: float = 0.2, hi: 
     return m
 
 
+TEXTURE_MAX = 5.0  # fine-detail energy, in medians of the cheeks', above which a pixel is not skin
+
+
 def skin_statistics(
-    mask: np.ndarray, images: tuple[np.ndarray, ...], features: np.ndarray, reference: np.ndarray | None = None
+    mask: np.ndarray,
+    images: tuple[np.ndarray, ...],
+    features: np.ndarray,
+    face_size: float,
+    reference: np.ndarray | None = None,
 ) -> np.ndarray:
     """Where the colour correction takes its local means, (H, W) uint8 (255 or 0): ``mask`` less the
-    ``features`` (:func:`feature_mask`) and less every pixel that is off skin colour in any of
-    ``images`` ((H, W, 3) uint8 BGR, host, all the mask's size), against the median and robust spread
-    (YCrCb: luma and the two chroma differences) of that image's skin under ``reference`` ((H, W)
-    uint8, 255 where the skin is sampled, e.g. :func:`cheek_band`; None: the whole of ``mask`` less
-    ``features``): 3 spreads darker, 6 brighter or 5 off in chroma (glasses' frames, hair, the dark
-    hairs of a beard, shadows, glare). Both sides of the ratio then average the same skin: a target's
-    glasses, lipstick or eyebrows no longer darken or tint the other face around them."""
+    ``features`` (:func:`feature_mask`) and less every pixel that is not skin in any of ``images``
+    ((H, W, 3) uint8 BGR, host, all the mask's size), judged against that image's skin under
+    ``reference`` ((H, W) uint8, 255 where the skin is sampled, e.g. :func:`cheek_band`; None: the
+    whole of ``mask`` less ``features``):
+
+    * off skin colour: against the median and robust spread in YCrCb (luma and the two chroma
+      differences), 3 spreads darker, 6 brighter or 5 off in chroma (glasses' frames, dark hair,
+      shadows, glare);
+    * too detailed: the local energy of the luma's fine detail (what a Gaussian of 0.5% of
+      ``face_size`` takes away, squared, averaged over 1.5%) over ``TEXTURE_MAX`` times its median on
+      the reference skin (a beard, stubble, strands of blond hair, which pass for skin by colour).
+
+    Both sides of the ratio then average the same skin: a target's glasses, lipstick or eyebrows no
+    longer darken or tint the other face around them, nor a source's beard lift the skin round it."""
     sel = cv2.bitwise_and(mask, cv2.bitwise_not(features))
     where = sel if reference is None else cv2.bitwise_and(sel, reference)
-    # The statistics from about 2,500 pixels on a grid; the test itself on every pixel.
-    n = cv2.countNonZero(where)
-    if n < 64:
-        return sel
     h, w = sel.shape
-    step = max(1, int(np.sqrt(n / 2500.0)))
-    grid = (max(1, w // step), max(1, h // step))
-    picked = cv2.resize(where, grid, interpolation=cv2.INTER_NEAREST) > 0
+    if min(h, w) < 8 or cv2.countNonZero(where) < 256:
+        return sel
+    # Both tests run at half resolution (their mask only feeds means over 15% of the face size; a
+    # hair or a glasses' frame still shows there), the statistics from about 1,000 pixels on a grid.
+    half = (w // 2, h // 2)
+    even = (slice(0, 2 * half[1]), slice(0, 2 * half[0]))  # OpenCV's quick path halves even sizes
+    where = cv2.resize(where[even], half, interpolation=cv2.INTER_NEAREST)
+    step = max(1, int(round(np.sqrt(cv2.countNonZero(where) / 1000.0))))
+    picked = where[::step, ::step] > 0
+    fine, wide = max(0.5, 0.0025 * face_size), max(1.0, 0.0075 * face_size)  # at half resolution
+    skin = np.full((half[1], half[0]), 255, np.uint8)
     for img in images:
-        ycc = cv2.cvtColor(img, cv2.COLOR_BGR2YCrCb)  # 10x quicker than CIELAB, as good for outliers
-        ref = cv2.resize(ycc, grid, interpolation=cv2.INTER_NEAREST)[picked].astype(np.float32)
+        ycc = cv2.cvtColor(cv2.resize(img[even], half, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2YCrCb)
+        ref = ycc[::step, ::step][picked].astype(np.float32)
         if len(ref) < 16:
             break
         med = np.median(ref, axis=0)
         spread = 1.4826 * np.median(np.abs(ref - med), axis=0) + 1.0
         lo = np.clip(np.floor(med - (3, 5, 5) * spread), 0, 255)
         hi = np.clip(np.ceil(med + (6, 5, 5) * spread), 0, 255)
-        sel = cv2.bitwise_and(sel, cv2.inRange(ycc, tuple(lo.tolist()), tuple(hi.tolist())))
-    return sel
+        skin = cv2.bitwise_and(skin, cv2.inRange(ycc, tuple(lo.tolist()), tuple(hi.tolist())))
+        luma = cv2.extractChannel(ycc, 0).astype(np.float32)
+        detail = cv2.subtract(luma, cv2.GaussianBlur(luma, (0, 0), fine))
+        energy = cv2.GaussianBlur(cv2.multiply(detail, detail), (0, 0), wide)
+        limit = TEXTURE_MAX * max(float(np.median(energy[::step, ::step][picked])), 1e-3)
+        skin = cv2.bitwise_and(skin, cv2.threshold(energy, limit, 255, cv2.THRESH_BINARY_INV)[1].astype(np.uint8))
+    up = np.full_like(sel, 255)  # an odd last row or column takes its neighbour's verdict
+    up[even] = cv2.resize(skin, (2 * half[0], 2 * half[1]), interpolation=cv2.INTER_NEAREST)
+    if w % 2:
+        up[:, -1] = up[:, -2]
+    if h % 2:
+        up[-1, :] = up[-2, :]
+    return cv2.bitwise_and(sel, up)
 
 
 def match_colour(warped: np.ndarray, target: np.ndarray, mask: np.ndarray, face_size: float) -> np.ndarray:

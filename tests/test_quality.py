@@ -113,10 +113,12 @@ def test_colour_correction_takes_its_means_over_skin_only(demo, detector):
     pts = face.points[: mesh.NUM_MESH_POINTS] - (x0, y0)
     features = quality.feature_mask(mask.shape, pts, face.size)
     glasses, on = painted_glasses(roi, pts, face.size)
-    skin = quality.skin_statistics(mask, (glasses, warped), features)
+    skin = quality.skin_statistics(mask, (glasses, warped), features, face.size)
     assert not skin[on].any()  # the frames are not skin
     inside = (mask > 0) & (features == 0) & ~on
-    assert (skin[inside] > 0).mean() > 0.9  # the rest of the face mostly is
+    # the rest of the face mostly is (the texture test also leaves out the warped Grace Hopper's own
+    # glasses and deepest wrinkles: 77% kept)
+    assert (skin[inside] > 0).mean() > 0.6
     # the corrected face round the eyes, away from the frames themselves
     eyes = np.zeros(mask.shape, np.uint8)
     for loop in (mesh.LEFT_EYE, mesh.RIGHT_EYE):
@@ -130,9 +132,51 @@ def test_colour_correction_takes_its_means_over_skin_only(demo, detector):
         return float(np.abs(clean - worn)[near].mean())
 
     plain = moved(mask, mask)  # the whole mask, as before: the frames darken the face round the eyes
-    skin_only = moved(quality.skin_statistics(mask, (roi, warped), features), skin)
+    skin_only = moved(quality.skin_statistics(mask, (roi, warped), features, face.size), skin)
     assert plain > 6.0, plain
-    assert skin_only < 0.25 * plain, (skin_only, plain)
+    # measured: 32.6 with the whole mask, 8.5 over skin only (5.6 by colour alone: the texture test
+    # also leaves out the frames' edges and the skin just round them, so the two supports differ more)
+    assert skin_only < plain / 3, (skin_only, plain)
+
+
+def test_skin_statistics_leaves_out_skin_coloured_strands(demo, demo_faces, monkeypatch):
+    # Blond strands or a beard pass the colour test; their fine detail does not.
+    face = demo_faces["astronaut"][0]
+    img, pts, size = demo["astronaut"].copy(), face.points[: mesh.NUM_MESH_POINTS], face.size
+    shape = img.shape[:2]
+    mask = quality.fill(shape, pts[mesh.FACE_OUTLINE])
+    features = quality.feature_mask(shape, pts, size)
+    cheek = pts[mesh.LEFT_EYE].mean(axis=0) * 0.5 + pts[mesh.LIPS_OUTER].mean(axis=0) * 0.5
+    cheek += (pts[mesh.LEFT_EYE].mean(axis=0) - pts[mesh.RIGHT_EYE].mean(axis=0)) * 0.45  # out to the side
+    half = int(0.08 * size)
+    x, y = int(cheek[0]), int(cheek[1])
+    patch = (slice(y - half, y + half), slice(x - half, x + half))
+    skin_colour = np.median(img[patch].reshape(-1, 3), axis=0)
+    strands = img[patch].astype(np.float32)
+    strands[:, 0::4] = skin_colour * 1.12  # 2-pixel strands a little lighter and darker than the skin
+    strands[:, 1::4] = skin_colour * 1.12
+    strands[:, 2::4] = skin_colour * 0.9
+    strands[:, 3::4] = skin_colour * 0.9
+    img[patch] = np.clip(strands, 0, 255).astype(np.uint8)
+    on = np.zeros(shape, bool)
+    on[patch] = True
+    on &= (mask > 0) & (features == 0)
+    assert on.sum() > 100
+    band = quality.cheek_band(shape, pts)
+    elsewhere = (mask > 0) & (features == 0) & (band > 0) & ~on
+
+    default = quality.TEXTURE_MAX
+
+    def kept(texture_max: float) -> tuple[float, float]:
+        monkeypatch.setattr(quality, "TEXTURE_MAX", texture_max)
+        skin = quality.skin_statistics(mask, (img,), features, size, band) > 0
+        return float(skin[on].mean()), float(skin[elsewhere].mean())
+
+    by_colour, _ = kept(np.inf)
+    assert by_colour > 0.8, by_colour  # the colour test alone takes the strands for skin
+    strands_kept, cheeks_kept = kept(default)
+    assert strands_kept < 0.1, strands_kept  # the texture test does not
+    assert cheeks_kept > 0.8, cheeks_kept  # and keeps the plain skin beside them
 
 
 def test_feature_mask_and_cheek_band_follow_the_face(demo, demo_faces):
