@@ -348,8 +348,9 @@ def fade_correction(
     put into an evenly lit one had its whole middle lifted by the edge's difference, to 255 (img20 into
     img6: 23% of the face outline blown). Faded, the edge still meets the target exactly and the middle
     keeps the colour-corrected face. The price: where the correction itself is off in the middle (the
-    demo's astronaut into Grace Hopper, whose glasses darken the local means), the plain solve's lift
-    hid it and the faded face shows it. Over all 420 pairs of bench/quality.py, 0.05 and 0.1 cut the
+    demo's astronaut into Grace Hopper, whose glasses darkened the local means before
+    :func:`skin_statistics` left them out), the plain solve's lift hid it and the faded face shows it.
+    Over all 420 pairs of bench/quality.py, 0.05 and 0.1 cut the
     blown share alike (3.2% to 0.28%); 0.1 was chosen for its gentler transition (by eye, on the demo
     pair). ``solved``, ``warped``: (h, w, 3) uint8; ``mask``: (h, w) uint8, 255 inside; host; returns
     (h, w, 3) uint8."""
