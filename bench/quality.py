@@ -70,24 +70,25 @@ def skin_blocks(image: np.ndarray, face) -> list[tuple[tuple[slice, slice], np.n
     return blocks
 
 
-def tone_error(result: np.ndarray, target: np.ndarray, blocks) -> float:
+def block_medians(image: np.ndarray, blocks) -> np.ndarray:
+    """(B, 3) median CIELAB colour of each of ``blocks`` (:func:`skin_blocks`) in ``image``."""
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_BGR2LAB)
+    return np.array([np.median(lab[box][sel], axis=0) for box, sel in blocks]).reshape(-1, 3)
+
+
+def tone_error(result: np.ndarray, blocks, target_medians: np.ndarray) -> float:
     """Skin tone against the target's, block by block over the face's middle: the mean CIELAB distance
-    (delta E 1976) between the blocks' median colours in the result and in the target (0: every part of
-    the face has the target's tone; glasses, freckles and the features weigh nothing in a median)."""
-
-    def lab(img):
-        return cv2.cvtColor(img.astype(np.float32) / 255.0, cv2.COLOR_BGR2LAB)
-
-    errs = [
-        np.linalg.norm(np.median(lab(result[box])[sel], axis=0) - np.median(lab(target[box])[sel], axis=0))
-        for box, sel in blocks
-    ]
-    return float(np.mean(errs)) if errs else float("nan")
+    (delta E 1976) between the blocks' median colours in the result and in the target
+    (``target_medians``, :func:`block_medians`; 0: every part of the face has the target's tone;
+    glasses, freckles and the features weigh nothing in a median)."""
+    if not blocks:
+        return float("nan")
+    return float(np.linalg.norm(block_medians(result, blocks) - target_medians, axis=1).mean())
 
 
-def score(result, target_face, inside, d_src, d_tgt, det, emb, target=None, blocks=None) -> dict:
+def score(result, target_face, inside, d_src, d_tgt, det, emb, blocks, target_medians) -> dict:
     clipped = clipped_share(result, inside)
-    tone = tone_error(result, target, blocks) if blocks else float("nan")
+    tone = tone_error(result, blocks, target_medians)
     faces = det.detect(result)
     if not faces:
         return {"found": False, "clipped": clipped, "tone": tone}
@@ -127,7 +128,7 @@ class Photos:
     def __init__(self, faces_dir: Path, det, emb) -> None:
         self.det, self.emb = det, emb
         self.entries = {}
-        self.blocks = {}  # the target's skin blocks (tone_error)
+        self.blocks = {}  # the target's skin blocks and their median colours (tone_error)
         for path in sorted(faces_dir.glob("img*.jpg")):
             image = read_image(path)
             faces = det.detect(image)
@@ -137,7 +138,8 @@ class Photos:
             face = max(faces, key=lambda f: f.size)
             inside = fill(image.shape[:2], face.points[mesh.FACE_OUTLINE]) > 0
             self.entries[path.name] = (image, face, emb.describe(image, face), inside)
-            self.blocks[path.name] = skin_blocks(image, face)
+            blocks = skin_blocks(image, face)
+            self.blocks[path.name] = (blocks, block_medians(image, blocks))
 
 
 def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = None, grid: int = 0) -> list[dict]:
@@ -157,8 +159,8 @@ def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = No
                 "image": name,
                 "source_target_distance": emb.distance(d_src, d_tgt),
                 "target_clipped": clipped_share(tgt, inside),
-                "fastswap": score(ours, tf, inside, d_src, d_tgt, det, emb, tgt, photos.blocks[name]),
-                "classic": score(old, tf, inside, d_src, d_tgt, det, emb, tgt, photos.blocks[name]),
+                "fastswap": score(ours, tf, inside, d_src, d_tgt, det, emb, *photos.blocks[name]),
+                "classic": score(old, tf, inside, d_src, d_tgt, det, emb, *photos.blocks[name]),
             }
             # the share of the target's face drawn from texture stretched more than 2x (by area)
             row["fastswap"]["stretched"] = stretched_share(

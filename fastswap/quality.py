@@ -350,10 +350,9 @@ def fade_correction(
     keeps the colour-corrected face. The price: where the correction itself is off in the middle (the
     demo's astronaut into Grace Hopper, whose glasses darkened the local means before
     :func:`skin_statistics` left them out), the plain solve's lift hid it and the faded face shows it.
-    Over all 420 pairs of bench/quality.py, 0.05 and 0.1 cut the
-    blown share alike (3.2% to 0.28%); 0.1 was chosen for its gentler transition (by eye, on the demo
-    pair). ``solved``, ``warped``: (h, w, 3) uint8; ``mask``: (h, w) uint8, 255 inside; host; returns
-    (h, w, 3) uint8."""
+    Over all 420 pairs of bench/quality.py, 0.05 and 0.1 cut the blown share alike (3.2% to 0.28%);
+    0.1 was chosen for its gentler transition (by eye, on the demo pair). ``solved``, ``warped``:
+    (h, w, 3) uint8; ``mask``: (h, w) uint8, 255 inside; host; returns (h, w, 3) uint8."""
     dist = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)
     w = cv2.exp(cv2.multiply(dist, -1.0 / max(fade * face_size, 1e-3)))
     return cv2.blendLinear(solved, warped, w, cv2.subtract(1.0, w))  # 6x quicker than the float32 sum
