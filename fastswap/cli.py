@@ -104,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
             "drawing them from the face's other side",
         )
         sp.add_argument(
+            "--no-fill-hair",
+            dest="fill_hair",
+            action="store_false",
+            help="draw light (blond) hair over the source's face onto the target instead of painting it "
+            "over with the source's skin colour",
+        )
+        sp.add_argument(
             "--mask-region",
             default="face",
             choices=["face", "brows"],
@@ -235,6 +242,7 @@ def quality_options(a: argparse.Namespace) -> dict:
         "keep_eyes": a.keep_eyes,
         "cull_backfacing": a.cull_backfacing,
         "mirror": a.mirror,
+        "fill_hair": a.fill_hair,
         "mask_region": a.mask_region,
         "shape": a.shape,
         "fade": a.fade,

@@ -63,12 +63,28 @@ class PreparedSource:
             does. Mesh triangles with less than SKIN_SHARE_MIN of their area on skin are drawn from
             the face's other side, or not at all (:func:`_source_triangles`), so hair and background
             there never reach a target.
+        hair: (h, w) uint8, 255 where light hair over the face was painted over with the skin's
+            colour in ``image`` (:meth:`without_hair`); None when nothing was.
     """
 
     image: np.ndarray
     points: np.ndarray
     face: Face
     skin: np.ndarray | None = None
+    hair: np.ndarray | None = None
+
+    def without_hair(self) -> PreparedSource:
+        """This source with light hair over its face (:func:`fastswap.quality.hair_mask`) painted over
+        by the skin around it (:func:`fastswap.quality.fill_hair`) and its ``skin`` found again on the
+        result; itself when it has none, or when that was done already."""
+        if self.hair is not None:
+            return self
+        hair = quality.hair_mask(self.image, self.points, self.face.size)
+        if hair is None:
+            return self
+        image = quality.fill_hair(self.image, self.points, hair, self.face.size)
+        skin = quality.source_skin(image, self.points, self.face.size)
+        return PreparedSource(image=image, points=self.points, face=self.face, skin=skin, hair=hair)
 
 
 def prepare_source(
@@ -148,6 +164,10 @@ class FaceSwapper:
             triangles on the face's other side, fitted in by a Poisson blend (see
             :func:`_source_triangles`); off: such triangles are left out (hair) or drawn stretched
             (turned away).
+        fill_hair: paint light hair that reaches over the source face from its outline (blond strands
+            over the cheeks and temples, which the brightness test of ``mirror`` takes for skin) over
+            with the skin's smooth colour before the face is drawn (:meth:`PreparedSource.without_hair`);
+            off: such strands are drawn onto the target's face.
         mask_region: "face" (the whole mesh outline) or "brows" (no forehead: only below the brows).
         shape: share in [0, 1] of the source face's own proportions (eye spacing, nose and mouth size
             and place) carried into the target's mesh, pose and expression removed
@@ -181,6 +201,7 @@ class FaceSwapper:
         keep_eyes: bool = True,
         cull_backfacing: bool = True,
         mirror: bool = True,
+        fill_hair: bool = True,
         mask_region: str = "face",
         shape: float = SHAPE,
         fade: float = quality.FADE,
@@ -227,6 +248,9 @@ class FaceSwapper:
                 f"{_name(source, 'source')}: the source face is turned away (only {visible:.0%} of its mesh "
                 "faces the camera); its far side would be stretched. Use a more frontal photo."
             )
+        if fill_hair:
+            prepared = prepared.without_hair()
+        self.fill_hair = fill_hair
         self.prepared = prepared
         self.triangle_source, self._mirror_guide = _source_triangles(prepared, mirror)
         self._triangles = np.ascontiguousarray(mesh.TRIANGLES[self.triangle_source == 0])

@@ -54,6 +54,110 @@ def source_skin(image: np.ndarray, points: np.ndarray, face_size: float) -> np.n
     return np.where(off > 0, 0, 255).astype(np.uint8)
 
 
+HAIR_SPREADS = 3.0  # robust spreads yellower (hue) or less red (a*) than the skin: light hair (hair_mask)
+
+
+def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.ndarray | None:
+    """Light hair (blond, light brown) over a source face, (h, w) uint8 (255 on it), or None when none.
+
+    :func:`source_skin` finds hair by brightness; blond hair is as bright as skin and passes. Its
+    colour gives it away: yellower than skin, and less red. In CIELAB, smoothed over 0.5% of the face
+    size (JPEG's blocks), a pixel inside the face outline is taken for hair where its hue angle is more
+    than HAIR_SPREADS robust spreads above the skin's (towards yellow, with at least half the skin's
+    chroma) or its a* that many below it (while its b* is not more than 2 spreads below: not a grey or
+    blue shadow); the skin's median and spread come from the inner face (15% of the face size in from
+    the outline), eyes, eyebrows and lips left out. Eyes and lips (grown by 4%) are never hair; an
+    eyebrow is only where lighter than the skin's median (hair over its tail, not the brow itself). Kept
+    are the regions that reach the outline (hair grows in from outside the face; a yellowish spot of
+    skin in the middle does not), grown by 2% of the face size for the strands' soft edges.
+    ``image`` (h, w, 3) uint8 BGR and ``points`` (468, 2) float32 in its pixel coordinates, host."""
+    h, w = image.shape[:2]
+    face = fill((h, w), points[mesh.FACE_OUTLINE])
+    inner = erode_round(face, max(1, int(round(0.15 * face_size))))
+    lab = cv2.cvtColor(cv2.GaussianBlur(image, (0, 0), max(0.5, 0.005 * face_size)), cv2.COLOR_BGR2LAB)
+    lab = lab.astype(np.float32)
+    a, b = lab[:, :, 1] - 128.0, lab[:, :, 2] - 128.0
+    hue, chroma = np.degrees(np.arctan2(b, a)), np.hypot(a, b)
+    sel = (inner > 0) & (feature_mask((h, w), points, face_size) == 0)
+    if sel.sum() < 64:
+        return None
+    ref = lab[sel]
+    med = np.median(ref, axis=0)
+    spread = 1.4826 * np.median(np.abs(ref - med), axis=0) + 0.5
+    hue_med = np.median(hue[sel])
+    hue_spread = 1.4826 * np.median(np.abs(hue[sel] - hue_med)) + 0.5
+    hair = (hue - hue_med > HAIR_SPREADS * hue_spread) & (chroma > 0.5 * np.median(chroma[sel]))
+    hair |= (lab[:, :, 1] < med[1] - HAIR_SPREADS * spread[1]) & (lab[:, :, 2] > med[2] - 2.0 * spread[2])
+    grow = max(1, int(round(0.04 * face_size)))
+    never = np.zeros((h, w), np.uint8)
+    brows = np.zeros((h, w), np.uint8)
+    for idx, out in (
+        (mesh.LEFT_EYE, never),
+        (mesh.RIGHT_EYE, never),
+        (mesh.LIPS_OUTER, never),
+        (mesh.LEFT_EYEBROW, brows),
+        (mesh.RIGHT_EYEBROW, brows),
+    ):
+        hull = cv2.convexHull(np.round(points[idx] * 16).astype(np.int32))
+        g = grow if out is never else max(1, grow // 2)
+        cv2.fillConvexPoly(out, hull, 255, lineType=cv2.LINE_8, shift=4)
+        cv2.polylines(out, [hull], True, 255, thickness=2 * g + 1, lineType=cv2.LINE_8, shift=4)
+    hair &= (face > 0) & (never == 0) & ((brows == 0) | (lab[:, :, 0] >= med[0]))
+    hair8 = cv2.morphologyEx(hair.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    count, labels = cv2.connectedComponents(hair8)
+    if count <= 1:
+        return None
+    rim = (face > 0) & (erode_round(face, 2) == 0)
+    reaching = np.unique(labels[rim & (hair8 > 0)])
+    reaching = reaching[reaching > 0]
+    if not len(reaching):
+        return None
+    hair8 = np.isin(labels, reaching).astype(np.uint8) * 255
+    r = max(1, int(round(0.02 * face_size)))
+    hair8 = cv2.dilate(hair8, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return cv2.bitwise_and(hair8, face)
+
+
+def fill_hair(image: np.ndarray, points: np.ndarray, hair: np.ndarray, face_size: float) -> np.ndarray:
+    """``image`` with the ``hair`` pixels painted over by the surrounding skin, (h, w, 3) uint8 BGR.
+
+    The fill is the skin's smooth colour: normalised convolution (Gaussian means of the skin pixels
+    over Gaussian means of the skin mask) at 3%, 6%, 12% and 25% of the face size, each scale
+    trusted where the finer ones had too little skin around (a wide band of hair takes the colour of
+    the skin further in). Skin is the face inside its outline, eyes, eyebrows and lips and the hair
+    grown by 2% of the face size (its shadowed edge) left out. The means are taken at a reduced size
+    (they are smooth). The fill is feathered into the face over 0.6% of the face size; nothing outside
+    the outline changes. It carries
+    no texture: a smooth cheek on the swapped face instead of strands of the source's hair.
+    ``points`` (468, 2) float32 and ``hair`` (h, w) uint8 (:func:`hair_mask`) in the image's pixel
+    coordinates, host."""
+    h, w = hair.shape
+    face = fill((h, w), points[mesh.FACE_OUTLINE])
+    g = max(1, int(round(0.02 * face_size)))
+    near = cv2.dilate(hair, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1)))
+    skin = ((face > 0) & (near == 0) & (feature_mask((h, w), points, face_size) == 0)).astype(np.float32)
+    img = image.astype(np.float32)
+    total = np.zeros((h, w, 3), np.float32)
+    trust = np.zeros((h, w), np.float32)
+    for scale in (0.03, 0.06, 0.12, 0.25):
+        sigma = max(1.0, scale * face_size)
+        k = max(1, min(int(sigma / 4.0), h, w))
+        size = (max(1, w // k), max(1, h // k))
+        s = max(sigma / k, 0.5)
+        den = cv2.GaussianBlur(cv2.resize(skin, size, interpolation=cv2.INTER_AREA), (0, 0), s)
+        num = cv2.GaussianBlur(cv2.resize(img * skin[:, :, None], size, interpolation=cv2.INTER_AREA), (0, 0), s)
+        den = cv2.resize(den, (w, h), interpolation=cv2.INTER_LINEAR)
+        num = cv2.resize(num, (w, h), interpolation=cv2.INTER_LINEAR)
+        weight = np.clip(den / 0.2, 0.0, 1.0) * (1.0 - trust)  # enough skin around: 20% of the weight
+        total += num / np.maximum(den, 1e-6)[:, :, None] * weight[:, :, None]
+        trust += weight
+    smooth = total / np.maximum(trust, 1e-6)[:, :, None]
+    on = hair > 0
+    alpha = cv2.GaussianBlur(on.astype(np.float32), (0, 0), max(1.0, 0.006 * face_size))
+    alpha = np.where(face > 0, np.maximum(alpha, on), 0.0)[:, :, None]  # the outline's outside untouched
+    return np.clip(smooth * alpha + img * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+
+
 def polygon_area(pts: np.ndarray) -> float:
     """Signed-area magnitude of a closed polygon given as (N, 2) points."""
     x, y = pts[:, 0], pts[:, 1]

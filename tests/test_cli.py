@@ -112,6 +112,7 @@ def test_help_and_entry_point(tmp_path):
         ("--no-keep-eyes", "keep_eyes"),
         ("--no-cull", "cull_backfacing"),
         ("--no-mirror", "mirror"),
+        ("--no-fill-hair", "fill_hair"),
     ],
 )
 @pytest.mark.parametrize(

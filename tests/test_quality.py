@@ -685,6 +685,124 @@ def test_stretched_share_counts_area_stretched_against_the_face_scale():
     assert share == pytest.approx(area[:5].sum() / area.sum())
 
 
+BLOND = np.array([(100, 177, 199), (66, 141, 160), (130, 209, 233)], np.uint8)  # CIELAB (L, 126, 170)
+
+
+def painted_blond_strands(demo, detector):
+    """The astronaut's prepared face (clean), and a copy of its crop with slanted blond strands (three
+    shades, 1 pixel each) painted over its right cheek from the outline a quarter of the face size
+    in, between the eye and the mouth: (clean, image, painted)."""
+    from fastswap.pipeline import prepare_source
+
+    clean = prepare_source(demo["astronaut"], detector)
+    img, pts, size = clean.image.copy(), clean.points, clean.face.size
+    x0 = int(pts[mesh.FACE_OUTLINE, 0].max() - 0.25 * size)
+    y0 = int(pts[mesh.LEFT_EYE, 1].max() + 0.08 * size)
+    y1 = int(pts[mesh.LIPS_OUTER, 1].mean())
+    yy, xx = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
+    painted = (yy >= y0) & (yy < y1) & (xx >= x0)
+    img[painted] = BLOND[((xx + yy // 7) % 3)[painted]]
+    return clean, img, painted
+
+
+def blond_share(image: np.ndarray, where: np.ndarray) -> float:
+    """Share of ``where`` whose colour is within 12 (CIELAB) of one of the painted blond shades."""
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)[where]
+    ref = cv2.cvtColor(BLOND[None], cv2.COLOR_BGR2LAB).astype(np.float32)[0]
+    return float((np.linalg.norm(lab[:, None, :] - ref[None], axis=2).min(axis=1) < 12).mean())
+
+
+def test_light_hair_over_the_source_is_found_and_painted_over(demo, detector):
+    """Blond strands over the source's cheek pass the brightness test of ``source_skin``; ``hair_mask``
+    finds them by colour (and nothing on the clean face), ``fill_hair`` paints them over with the
+    skin's colour, and with ``fill_hair`` (default) they no longer reach the target's face."""
+    from dataclasses import replace
+
+    clean, img, painted = painted_blond_strands(demo, detector)
+    pts, size = clean.points, clean.face.size
+    outline = quality.fill(img.shape[:2], pts[mesh.FACE_OUTLINE]) > 0
+    on = painted & outline
+    assert on.sum() > 500
+    assert quality.hair_mask(clean.image, pts, size) is None  # nothing on the clean face
+    skin = quality.source_skin(img, pts, size)
+    assert skin is None or (skin[on] == 0).mean() < 0.2  # the brightness test takes the strands for skin
+    hair = quality.hair_mask(img, pts, size)
+    assert hair is not None
+    assert (hair[on] > 0).mean() > 0.9, (hair[on] > 0).mean()
+    assert ((hair > 0) & outline & ~painted).sum() < 0.03 * outline.sum()  # the strands' edge, grown 2%
+    filled = quality.fill_hair(img, pts, hair, size)
+    assert blond_share(img, on) > 0.9 and blond_share(filled, on) < 0.05
+    assert (filled[~outline] == img[~outline]).all()  # only the face is painted over
+
+    def result(prepared, **kw) -> tuple[np.ndarray, np.ndarray]:
+        with FaceSwapper(prepared, detector=detector, debug=True, **kw) as fs:
+            res = fs.swap_report(demo["grace_hopper"])
+        x0, y0, x1, y1 = res.faces[0].roi
+        return res.image[y0:y1, x0:x1]
+
+    def lab(image: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
+
+    def detail(image: np.ndarray) -> np.ndarray:  # luma minus its blur: the strands' fine stripes
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 1.5))
+
+    painted_source = replace(clean, image=img, skin=skin)
+    want, filled_out, drawn_out = result(clean), result(painted_source), result(painted_source, fill_hair=False)
+    strands = np.linalg.norm(lab(drawn_out) - lab(want), axis=2) > 25  # where the strands land
+    assert strands.sum() > 300
+    yellow = {
+        k: float((lab(v)[:, :, 2] - lab(v)[:, :, 1])[strands].mean())
+        for k, v in (("clean", want), ("filled", filled_out), ("drawn", drawn_out))
+    }
+    assert yellow["drawn"] > yellow["clean"] + 10 and abs(yellow["filled"] - yellow["clean"]) < 5, yellow
+    assert detail(filled_out)[strands].mean() < 0.3 * detail(drawn_out)[strands].mean()
+
+
+def test_light_hair_on_real_photos(shared_faces, detector):
+    """img3's blond hair over both cheeks and temples is found (over 15% of its face), nothing on the
+    faces without light hair over them, and never the inner face; swapped into other photos, the
+    face where the painted-over hair would have landed is less yellow (closer to the target's skin)
+    and has half the fine detail (strands) of the swap with ``fill_hair=False``."""
+    from fastswap.pipeline import prepare_source
+
+    def lab(image: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
+
+    def detail(image: np.ndarray) -> np.ndarray:
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 1.5))
+
+    shares = {}
+    for name in ("img3", "img2", "img4", "img5", "img9", "img11", "img13", "img14", "img16", "img17"):
+        p = prepare_source(read_image(shared_faces / f"{name}.jpg"), detector)
+        face = quality.fill(p.image.shape[:2], p.points[mesh.FACE_OUTLINE])
+        inner = quality.erode_round(face, int(0.15 * p.face.size)) > 0
+        hair = quality.hair_mask(p.image, p.points, p.face.size)
+        hair = np.zeros(face.shape, bool) if hair is None else hair > 0
+        shares[name] = float(hair[face > 0].mean())
+        assert hair[inner].mean() < 0.01, (name, hair[inner].mean())
+    assert shares.pop("img3") > 0.15 and max(shares.values()) < 0.005, shares
+
+    source = read_image(shared_faces / "img3.jpg")
+    for target_name in ("img1.jpg", "img20.jpg"):
+        target = read_image(shared_faces / target_name)
+        out = {}
+        for fill_hair in (True, False):
+            with FaceSwapper(source, detector=detector, debug=True, fill_hair=fill_hair) as fs:
+                res = fs.swap_report(target, faces="largest")
+            info = next(f for f in res.faces if f.swapped)
+            x0, y0, x1, y1 = info.roi
+            out[fill_hair] = res.image[y0:y1, x0:x1]
+        where = (np.linalg.norm(lab(out[True]) - lab(out[False]), axis=2) > 20) & (info.mask > 0)
+        assert where[info.mask > 0].mean() > 0.02, target_name  # the hair's place in the face
+        yellow = {k: float((lab(v)[:, :, 2] - lab(v)[:, :, 1])[where].mean()) for k, v in out.items()}
+        tgt = lab(target[y0:y1, x0:x1])
+        own = float((tgt[:, :, 2] - tgt[:, :, 1])[where].mean())
+        assert abs(yellow[True] - own) < abs(yellow[False] - own), (target_name, yellow, own)
+        assert detail(out[True])[where].mean() < 0.6 * detail(out[False])[where].mean(), target_name
+
+
 def test_hair_covered_source_triangles_are_drawn_from_the_other_side(demo, detector):
     """With the same painted hair, the triangles under it are drawn from their mirror triangles and
     fitted in: the blend mask has no notch there, and the result there is the clean source's face
