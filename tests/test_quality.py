@@ -583,6 +583,21 @@ def test_erode_round_is_a_disk_erosion_within_8_percent(r):
     assert np.array_equal(quality.erode_round(mask, 0), mask)
 
 
+@pytest.mark.parametrize("r", [1, 4, 15, 30])
+def test_dilate_round_is_a_disk_dilation_within_8_percent(r):
+    mask = np.zeros((300, 260), np.uint8)
+    cv2.ellipse(mask, (130, 150), (60, 80), 0, 0, 360, 255, -1)
+    cv2.rectangle(mask, (40, 30), (90, 60), 255, -1)
+    mask[5:8, 100:140] = 255  # a strand at the border: the outside counts as 0, not as mask
+    disk = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    out = quality.dilate_round(mask, r)
+    k = max(1, int(np.ceil(0.08 * r)))
+    grow = np.ones((2 * k + 1, 2 * k + 1), np.uint8)
+    assert not np.any((out > 0) & (cv2.dilate(disk, grow) == 0))
+    assert not np.any((disk > 0) & (cv2.dilate(out, grow) == 0))
+    assert np.array_equal(quality.dilate_round(mask, 0), mask)
+
+
 @pytest.mark.parametrize("kind", ["face masks", "ellipses", "noise", "blobs", "holes and lines"])
 def test_erode_round_fast_path_gives_opencvs_bytes(kind, demo, demo_faces):
     """With the C++ extension, erode_round works on the mask's runs of pixels; it must give the bytes
