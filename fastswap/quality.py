@@ -389,14 +389,15 @@ def soft_highlights(img: np.ndarray) -> np.ndarray:
     brightest channel ``m`` exceeds ``KNEE`` is scaled as a whole (hue kept) by ``f(m) / m``, where
     ``f(m) = KNEE + (255 - KNEE) (1 - exp(-(m - KNEE) / (255 - KNEE)))`` rises with slope 1 from the
     knee towards 255 and never reaches it. Pixels at or below the knee are rounded as they are."""
-    m = cv2.max(cv2.max(img[:, :, 0], img[:, :, 1]), img[:, :, 2])  # 20x quicker than max(axis=2)
+    planes = cv2.split(img)  # contiguous planes: quicker than the channels' strided views
+    m = cv2.max(cv2.max(planes[0], planes[1]), planes[2])  # 20x quicker than max(axis=2)
     if cv2.minMaxLoc(m)[1] > KNEE:
         room = 255.0 - KNEE
         f = np.exp(np.maximum(m - KNEE, 0.0) * (-1.0 / room))  # 1 at and below the knee
         f = np.minimum(m, KNEE) + room * (1.0 - f)  # f(m), and m itself at and below the knee
         scale = f / np.maximum(m, 1e-6)
-        img = cv2.multiply(img, cv2.merge((scale, scale, scale)))
-    return cv2.convertScaleAbs(img)  # rounded, saturated
+        return cv2.merge([cv2.convertScaleAbs(cv2.multiply(p, scale)) for p in planes])  # rounded, saturated
+    return cv2.convertScaleAbs(img)
 
 
 def stretched_share(src_tri: np.ndarray, dst_tri: np.ndarray, factor: float = 2.0) -> float:
