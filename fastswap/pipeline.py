@@ -73,16 +73,17 @@ class PreparedSource:
     skin: np.ndarray | None = None
     hair: np.ndarray | None = None
 
-    def without_hair(self) -> PreparedSource:
+    def without_hair(self, backend: str = "auto") -> PreparedSource:
         """This source with light hair over its face (:func:`fastswap.quality.hair_mask`) painted over
-        by the skin around it (:func:`fastswap.quality.fill_hair`) and its ``skin`` found again on the
-        result; itself when it has none, or when that was done already."""
+        by the skin around it (:func:`fastswap.quality.fill_hair`, its Poisson solve on ``backend``)
+        and its ``skin`` found again on the result; itself when it has none, or when that was done
+        already."""
         if self.hair is not None:
             return self
         hair = quality.hair_mask(self.image, self.points, self.face.size)
         if hair is None:
             return self
-        image = quality.fill_hair(self.image, self.points, hair, self.face.size)
+        image = quality.fill_hair(self.image, self.points, hair, self.face.size, backend)
         skin = quality.source_skin(image, self.points, self.face.size)
         return PreparedSource(image=image, points=self.points, face=self.face, skin=skin, hair=hair)
 
@@ -249,7 +250,7 @@ class FaceSwapper:
                 "faces the camera); its far side would be stretched. Use a more frontal photo."
             )
         if fill_hair:
-            prepared = prepared.without_hair()
+            prepared = prepared.without_hair(backend)
         self.fill_hair = fill_hair
         self.prepared = prepared
         self.triangle_source, self._mirror_guide = _source_triangles(prepared, mirror)

@@ -118,7 +118,9 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     return cv2.bitwise_and(hair8, face)
 
 
-def fill_hair(image: np.ndarray, points: np.ndarray, hair: np.ndarray, face_size: float) -> np.ndarray:
+def fill_hair(
+    image: np.ndarray, points: np.ndarray, hair: np.ndarray, face_size: float, backend: str = "auto"
+) -> np.ndarray:
     """``image`` with the ``hair`` pixels painted over by the surrounding skin, (h, w, 3) uint8 BGR.
 
     The fill is the skin's smooth colour: normalised convolution (Gaussian means of the skin pixels
@@ -126,9 +128,12 @@ def fill_hair(image: np.ndarray, points: np.ndarray, hair: np.ndarray, face_size
     trusted where the finer ones had too little skin around (a wide band of hair takes the colour of
     the skin further in). Skin is the face inside its outline, eyes, eyebrows and lips and the hair
     grown by 2% of the face size (its shadowed edge) left out. The means are taken at a reduced size
-    (they are smooth). The fill is feathered into the face over 0.6% of the face size; nothing outside
-    the outline changes. It carries
-    no texture: a smooth cheek on the swapped face instead of strands of the source's hair.
+    (they are smooth). Far from the skin they average a wide part of the face, lighter or darker
+    than the skin beside the hair; so the estimate is only the guide of a Poisson solve (``backend``)
+    whose boundary is the skin around the hair (outside the outline: the estimate itself), which
+    makes the fill meet that skin exactly. It is feathered into the face over 0.6% of the face size;
+    nothing outside the outline changes. It carries no texture: a smooth cheek on the swapped face
+    instead of strands of the source's hair.
     ``points`` (468, 2) float32 and ``hair`` (h, w) uint8 (:func:`hair_mask`) in the image's pixel
     coordinates, host."""
     h, w = hair.shape
@@ -150,7 +155,10 @@ def fill_hair(image: np.ndarray, points: np.ndarray, hair: np.ndarray, face_size
         weight = np.clip(den / 0.2, 0.0, 1.0) * (1.0 - trust)  # enough skin around: 20% of the weight
         total += num / np.maximum(den, 1e-6)[:, :, None] * weight[:, :, None]
         trust += weight
-    smooth = total / np.maximum(trust, 1e-6)[:, :, None]
+    smooth = np.clip(total / np.maximum(trust, 1e-6)[:, :, None] + 0.5, 0, 255).astype(np.uint8)
+    around = image.copy()
+    cv2.copyTo(smooth, cv2.bitwise_not(face), around)  # outside the outline: no hair as a boundary
+    smooth = backends.poisson_blend(smooth, around, hair, backend=backend).astype(np.float32)
     on = hair > 0
     alpha = cv2.GaussianBlur(on.astype(np.float32), (0, 0), max(1.0, 0.006 * face_size))
     alpha = np.where(face > 0, np.maximum(alpha, on), 0.0)[:, :, None]  # the outline's outside untouched
