@@ -252,11 +252,18 @@ def quality_options(a: argparse.Namespace) -> dict:
 
 def debug_picture(fs, target: np.ndarray, res) -> np.ndarray:
     """Source and target with landmarks and mesh, each face's mask and warped face, the result."""
+    import cv2
+
     from . import quality
 
     src = fs.prepared
-    # triangles tinted: blue drawn from the face's other side, red not drawn
-    tiles = [("source", quality.draw_mesh(src.image, src.points, triangle_source=fs.triangle_source))]
+    # triangles tinted: blue drawn from the face's other side, red not drawn; light hair painted over
+    # (fill_hair) outlined in yellow
+    drawn = quality.draw_mesh(src.image, src.points, triangle_source=fs.triangle_source)
+    if src.hair is not None:
+        contours, _ = cv2.findContours(src.hair, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(drawn, contours, -1, (0, 255, 255), max(1, round(src.face.size / 300)))
+    tiles = [("source", drawn)]
     tgt = target.copy()
     for f in fs.detector.detect(target):
         tgt = quality.draw_mesh(tgt, f.points)

@@ -749,9 +749,15 @@ def test_light_hair_over_the_source_is_found_and_painted_over(demo, detector):
     assert blond_share(img, on) > 0.9 and blond_share(filled, on) < 0.05
     assert (filled[~outline] == img[~outline]).all()  # only the face is painted over
 
+    yellow_outline = {}
+
     def result(prepared, **kw) -> tuple[np.ndarray, np.ndarray]:
+        from fastswap.cli import debug_picture
+
         with FaceSwapper(prepared, detector=detector, debug=True, **kw) as fs:
             res = fs.swap_report(demo["grace_hopper"])
+            picture = debug_picture(fs, demo["grace_hopper"], res)  # the painted-over hair outlined in yellow
+            yellow_outline[kw.get("fill_hair", True)] = int(np.all(picture == (0, 255, 255), axis=2).sum())
         x0, y0, x1, y1 = res.faces[0].roi
         return res.image[y0:y1, x0:x1]
 
@@ -772,6 +778,7 @@ def test_light_hair_over_the_source_is_found_and_painted_over(demo, detector):
     }
     assert yellow["drawn"] > yellow["clean"] + 10 and abs(yellow["filled"] - yellow["clean"]) < 5, yellow
     assert detail(filled_out)[strands].mean() < 0.3 * detail(drawn_out)[strands].mean()
+    assert yellow_outline[True] > 20 and yellow_outline[False] == 0, yellow_outline
 
 
 def test_light_hair_on_real_photos(shared_faces, detector):
