@@ -216,8 +216,9 @@ def erode_round(mask: np.ndarray, r: int) -> np.ndarray:
 
 def dilate_round(mask: np.ndarray, r: int) -> np.ndarray:
     """(H, W) uint8 ``mask`` of 0 / 255 (host) grown by the octagon of :func:`erode_round` (the
-    erosion of its complement; pixels outside the image count as 0): 10x quicker than OpenCV's
-    elliptic dilation at r = 15."""
+    erosion of its complement; pixels outside the image count as 0). On img3's masks, 15x quicker
+    than OpenCV's elliptic dilation at r = 15 (its hair) and 100x at r = 44 (its eyes and lips): the
+    C++ path works on runs of pixels, so a noisy mask of many short runs gains nothing."""
     return cv2.bitwise_not(erode_round(cv2.bitwise_not(mask), r)) if r > 0 else mask
 
 
