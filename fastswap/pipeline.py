@@ -168,7 +168,8 @@ class FaceSwapper:
         fill_hair: paint light hair that reaches over the source face from its outline (blond strands
             over the cheeks and temples, which the brightness test of ``mirror`` takes for skin) over
             with the skin's smooth colour before the face is drawn (:meth:`PreparedSource.without_hair`);
-            off: such strands are drawn onto the target's face.
+            off: such strands are drawn onto the target's face (a source given as a PreparedSource
+            that :meth:`PreparedSource.without_hair` made is used as it is).
         mask_region: "face" (the whole mesh outline) or "brows" (no forehead: only below the brows).
         shape: share in [0, 1] of the source face's own proportions (eye spacing, nose and mouth size
             and place) carried into the target's mesh, pose and expression removed
