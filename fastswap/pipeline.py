@@ -257,6 +257,8 @@ class FaceSwapper:
         self.triangle_source, self._mirror_guide = _source_triangles(prepared, mirror)
         self._triangles = np.ascontiguousarray(mesh.TRIANGLES[self.triangle_source == 0])
         self._mirror_points = np.ascontiguousarray(prepared.points[mesh.MIRROR])  # point i's mirror image
+        # `shape`'s smoothing over the mesh, measured on the source face: once, not per target face
+        self._shape_weights = quality.mesh_smoothing(prepared.points, prepared.face.size)
 
     def swap(self, target: ImageLike, *, faces: FaceSelection = "all") -> np.ndarray:
         """Swap the source face into ``target`` and return the new host (H, W, 3) uint8 image.
@@ -358,7 +360,12 @@ class FaceSwapper:
             src_lm = np.column_stack([self.prepared.points, self.prepared.face.landmarks[: mesh.NUM_MESH_POINTS, 2]])
             dst_lm = np.column_stack([dst_pts, face.landmarks[: mesh.NUM_MESH_POINTS, 2]])
             warp_pts = quality.identity_shape(
-                src_lm, dst_lm, face.size, self.shape, pinned=np.concatenate(pinned) if pinned else None
+                src_lm,
+                dst_lm,
+                face.size,
+                self.shape,
+                pinned=np.concatenate(pinned) if pinned else None,
+                weights=self._shape_weights,
             )
         warped, covered = self.backend.warp_triangles(
             self.prepared.image, self.prepared.points, warp_pts, self._triangles, shape, cull_backfacing=cull

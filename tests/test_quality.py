@@ -252,6 +252,22 @@ def test_fade_correction_is_the_documented_blend():
     assert middle.any() and np.abs(out[middle].astype(int) - warped[middle]).max() <= 1
 
 
+def test_fade_correction_at_half_resolution_stays_close_to_the_exact_blend():
+    """A decay of 16 pixels or more takes the distance at half resolution: within 2 levels of the
+    exact blend where the correction is up to 40 levels (a face's), the solve itself off the mask."""
+    mask = np.zeros((420, 360), np.uint8)
+    cv2.ellipse(mask, (180, 210), (150, 190), 0, 0, 360, 255, -1)
+    rng = np.random.default_rng(4)
+    warped = rng.integers(40, 216, (420, 360, 3)).astype(np.uint8)
+    solved = np.clip(warped.astype(int) + rng.integers(-40, 41, warped.shape), 0, 255).astype(np.uint8)
+    out = quality.fade_correction(solved, warped, mask, face_size=400.0, fade=0.1)  # over 40 px
+    d = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)
+    w = np.exp(-d / 40.0)[:, :, None]
+    expected = warped + (solved.astype(float) - warped) * w
+    assert np.abs(out - expected).max() <= 2.0
+    assert np.array_equal(out[mask == 0], solved[mask == 0])
+
+
 @pytest.mark.parametrize("target", ["img6.jpg", "img15.jpg"])
 def test_poisson_does_not_lift_a_colour_corrected_face(shared_faces, detector, target):
     # img20 is lit from the front, bright in the middle and darker at its edges; the colour-corrected
@@ -541,6 +557,28 @@ def test_identity_shape_moves_only_the_identity(demo_faces):
     out = quality.identity_shape(wide, dst, size, 1.0, pinned=mesh.LIPS_INNER)
     for idx in (mesh.FACE_OUTLINE, mesh.LIPS_INNER):
         assert np.abs(out[idx] - dst[idx, :2]).max() < 1e-3
+
+
+def test_identity_shape_smooths_with_the_weights_given(demo_faces):
+    """``mesh_smoothing`` rows sum to 1 and fall off with distance; ``identity_shape`` with the
+    target's own weights is the default, with other weights (the source's, as the pipeline passes)
+    it smooths over those."""
+    face = demo_faces["astronaut"][0]
+    dst = face.landmarks[: mesh.NUM_MESH_POINTS].astype(np.float64)
+    size = face.size
+    weights = quality.mesh_smoothing(dst[:, :2], size)
+    assert weights.shape == (468, 468) and np.allclose(weights.sum(axis=1), 1.0, atol=1e-5)
+    d = np.linalg.norm(dst[:, None, :2] - dst[None, :, :2], axis=2)
+    far, peak = d > 0.3 * size, np.broadcast_to(weights.max(axis=1, keepdims=True), weights.shape)
+    assert (weights[far] < 1e-3 * peak[far]).all()  # 3.75 sigmas away
+    wide = dst.copy()
+    wide[mesh.LEFT_EYE, 0] -= 0.03 * size  # eyes set wider
+    wide[mesh.RIGHT_EYE, 0] += 0.03 * size
+    default = quality.identity_shape(wide, dst, size, 1.0)
+    assert np.allclose(quality.identity_shape(wide, dst, size, 1.0, weights=weights), default, atol=1e-3)
+    sharper = quality.mesh_smoothing(dst[:, :2], size, smooth=0.02)
+    moved = quality.identity_shape(wide, dst, size, 1.0, weights=sharper)
+    assert np.abs(moved - default).max() > 0.05 * 0.03 * size  # another smoothing, another result
 
 
 def test_shape_option_carries_the_source_proportions(shared_faces, detector):
