@@ -258,7 +258,7 @@ class FaceSwapper:
         self._triangles = np.ascontiguousarray(mesh.TRIANGLES[self.triangle_source == 0])
         self._mirror_points = np.ascontiguousarray(prepared.points[mesh.MIRROR])  # point i's mirror image
         # `shape`'s smoothing over the mesh, measured on the source face: once, not per target face
-        self._shape_weights = quality.mesh_smoothing(prepared.points, prepared.face.size)
+        self._shape_weights = quality.mesh_smoothing(prepared.points, prepared.face.size) if self.shape > 0 else None
 
     def swap(self, target: ImageLike, *, faces: FaceSelection = "all") -> np.ndarray:
         """Swap the source face into ``target`` and return the new host (H, W, 3) uint8 image.

@@ -68,7 +68,8 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     chroma) or its a* that many below it (while its b* is not more than 2 spreads below: not a grey or
     blue shadow); the skin's median and spread come from the inner face (15% of the face size in from
     the outline), eyes, eyebrows and lips left out. Eyes and lips (grown by 4%) are never hair; an
-    eyebrow is only where lighter than the skin's median (hair over its tail, not the brow itself). Kept
+    eyebrow (grown by 2%) is only where lighter than the skin's median (hair over its tail, not the
+    brow itself). Kept
     are the regions that reach the outline (hair grows in from outside the face; a yellowish spot of
     skin in the middle does not), grown by 2% of the face size for the strands' soft edges.
     ``image`` (h, w, 3) uint8 BGR and ``points`` (468, 2) float32 in its pixel coordinates, host."""
