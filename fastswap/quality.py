@@ -56,6 +56,8 @@ def source_skin(image: np.ndarray, points: np.ndarray, face_size: float) -> np.n
 
 
 HAIR_SPREADS = 3.0  # robust spreads yellower (hue) or less red (a*) than the skin: light hair (hair_mask)
+HAIR_GROW_SPREADS = 1.5  # the same, for detailed pixels near the hair found (hair_mask's extension)
+HAIR_DETAIL = 3.0  # fine-detail energy, in medians of the skin's, above which a pixel may extend the hair
 
 
 def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.ndarray | None:
@@ -71,7 +73,10 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     eyebrow (grown by 2%) is only where lighter than the skin's median (hair over its tail, not the
     brow itself). Kept
     are the regions that reach the outline (hair grows in from outside the face; a yellowish spot of
-    skin in the middle does not), grown by 2% of the face size for the strands' soft edges.
+    skin in the middle does not), extended within 8% of the face size by pixels that pass the colour
+    tests at HAIR_GROW_SPREADS and show fine detail (HAIR_DETAIL times the skin's median energy:
+    strands as warm as the skin, img12's, which smooth shaded skin is not), and grown by 2% of the
+    face size for the strands' soft edges.
     ``image`` (h, w, 3) uint8 BGR and ``points`` (468, 2) float32 in its pixel coordinates, host."""
     h, w = image.shape[:2]
     face = fill((h, w), points[mesh.FACE_OUTLINE])
@@ -88,8 +93,12 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     spread = 1.4826 * np.median(np.abs(ref - med), axis=0) + 0.5
     hue_med = np.median(hue[sel])
     hue_spread = 1.4826 * np.median(np.abs(hue[sel] - hue_med)) + 0.5
-    hair = (hue - hue_med > HAIR_SPREADS * hue_spread) & (chroma > 0.5 * np.median(chroma[sel]))
-    hair |= (lab[:, :, 1] < med[1] - HAIR_SPREADS * spread[1]) & (lab[:, :, 2] > med[2] - 2.0 * spread[2])
+
+    def light_hair(k: float) -> np.ndarray:
+        found = (hue - hue_med > k * hue_spread) & (chroma > 0.5 * np.median(chroma[sel]))
+        return found | (lab[:, :, 1] < med[1] - k * spread[1]) & (lab[:, :, 2] > med[2] - 2.0 * spread[2])
+
+    hair = light_hair(HAIR_SPREADS)
     grow = max(1, int(round(0.04 * face_size)))
     never = np.zeros((h, w), np.uint8)
     brows = np.zeros((h, w), np.uint8)
@@ -104,7 +113,8 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
         g = grow if out is never else max(1, grow // 2)
         cv2.fillConvexPoly(out, hull, 255, lineType=cv2.LINE_8, shift=4)
         cv2.polylines(out, [hull], True, 255, thickness=2 * g + 1, lineType=cv2.LINE_8, shift=4)
-    hair &= (face > 0) & (never == 0) & ((brows == 0) | (lab[:, :, 0] >= med[0]))
+    allowed = (face > 0) & (never == 0) & ((brows == 0) | (lab[:, :, 0] >= med[0]))
+    hair &= allowed
     hair8 = cv2.morphologyEx(hair.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, labels = cv2.connectedComponents(hair8)
     if count <= 1:
@@ -115,6 +125,18 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     if not len(reaching):
         return None
     hair8 = np.isin(labels, reaching).astype(np.uint8) * 255
+    # extended by what is nearly as yellow (HAIR_GROW_SPREADS) and detailed (strands: fine-detail
+    # energy over HAIR_DETAIL times the skin's median), within 8% of the face size of what was found
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    detail = cv2.subtract(grey, cv2.GaussianBlur(grey, (0, 0), max(0.5, 0.005 * face_size)))
+    energy = cv2.blur(cv2.multiply(detail, detail), (2 * int(round(0.015 * face_size)) + 1,) * 2)
+    detailed = energy > HAIR_DETAIL * max(float(np.median(energy[sel])), 1e-3)
+    near = dilate_round(hair8, max(1, int(round(0.08 * face_size)))) > 0
+    more = light_hair(HAIR_GROW_SPREADS) & detailed & allowed & near
+    more8 = cv2.morphologyEx(more.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    count, labels = cv2.connectedComponents(cv2.bitwise_or(more8, hair8))
+    found = np.unique(labels[hair8 > 0])
+    hair8 = np.isin(labels, found[found > 0]).astype(np.uint8) * 255
     hair8 = dilate_round(hair8, max(1, int(round(0.02 * face_size))))
     return cv2.bitwise_and(hair8, face)
 

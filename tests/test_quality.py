@@ -820,8 +820,9 @@ def test_light_hair_over_the_source_is_found_and_painted_over(demo, detector):
 
 
 def test_light_hair_on_real_photos(shared_faces, detector):
-    """img3's blond hair over both cheeks and temples is found (over 15% of its face), nothing on the
-    faces without light hair over them, and never the inner face; swapped into other photos, the
+    """img3's blond hair over both cheeks and temples is found (over 15% of its face), img12's warmer
+    strands by their detail, nothing on the faces without light hair over them, and hardly the inner
+    face; swapped into other photos, the
     face where the painted-over hair would have landed is less yellow (closer to the target's skin)
     and has half the fine detail (strands) of the swap with ``fill_hair=False``."""
     from fastswap.pipeline import prepare_source
@@ -841,8 +842,14 @@ def test_light_hair_on_real_photos(shared_faces, detector):
         hair = quality.hair_mask(p.image, p.points, p.face.size)
         hair = np.zeros(face.shape, bool) if hair is None else hair > 0
         shares[name] = float(hair[face > 0].mean())
-        assert hair[inner].mean() < 0.01, (name, hair[inner].mean())
+        assert hair[inner].mean() < 0.02, (name, hair[inner].mean())  # img3: 1.1%, its strands reach in
     assert shares.pop("img3") > 0.15 and max(shares.values()) < 0.005, shares
+    # img12's hair is as warm as its skin: its strands are found by their fine detail, near the
+    # yellower hair found first (2% of its face without that extension)
+    p = prepare_source(read_image(shared_faces / "img12.jpg"), detector)
+    face = quality.fill(p.image.shape[:2], p.points[mesh.FACE_OUTLINE]) > 0
+    hair = quality.hair_mask(p.image, p.points, p.face.size)
+    assert hair is not None and (hair[face] > 0).mean() > 0.04, (hair[face] > 0).mean()
 
     source = read_image(shared_faces / "img3.jpg")
     for target_name in ("img1.jpg", "img20.jpg"):
