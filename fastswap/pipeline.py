@@ -252,7 +252,6 @@ class FaceSwapper:
             )
         if fill_hair:
             prepared = prepared.without_hair(backend)
-        self.fill_hair = fill_hair
         self.prepared = prepared
         self.triangle_source, self._mirror_guide = _source_triangles(prepared, mirror)
         self._triangles = np.ascontiguousarray(mesh.TRIANGLES[self.triangle_source == 0])

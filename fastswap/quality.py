@@ -100,19 +100,8 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
 
     hair = light_hair(HAIR_SPREADS)
     grow = max(1, int(round(0.04 * face_size)))
-    never = np.zeros((h, w), np.uint8)
-    brows = np.zeros((h, w), np.uint8)
-    for idx, out in (
-        (mesh.LEFT_EYE, never),
-        (mesh.RIGHT_EYE, never),
-        (mesh.LIPS_OUTER, never),
-        (mesh.LEFT_EYEBROW, brows),
-        (mesh.RIGHT_EYEBROW, brows),
-    ):
-        hull = cv2.convexHull(np.round(points[idx] * 16).astype(np.int32))
-        g = grow if out is never else max(1, grow // 2)
-        cv2.fillConvexPoly(out, hull, 255, lineType=cv2.LINE_8, shift=4)
-        cv2.polylines(out, [hull], True, 255, thickness=2 * g + 1, lineType=cv2.LINE_8, shift=4)
+    never = _grown_hulls((h, w), points, (mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LIPS_OUTER), grow)
+    brows = _grown_hulls((h, w), points, (mesh.LEFT_EYEBROW, mesh.RIGHT_EYEBROW), max(1, grow // 2))
     allowed = (face > 0) & (never == 0) & ((brows == 0) | (lab[:, :, 0] >= med[0]))
     hair &= allowed
     hair8 = cv2.morphologyEx(hair.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
@@ -128,8 +117,7 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     # extended by what is nearly as yellow (HAIR_GROW_SPREADS) and detailed (strands: fine-detail
     # energy over HAIR_DETAIL times the skin's median), within 8% of the face size of what was found
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    detail = cv2.subtract(grey, cv2.GaussianBlur(grey, (0, 0), max(0.5, 0.005 * face_size)))
-    energy = cv2.blur(cv2.multiply(detail, detail), (2 * int(round(0.015 * face_size)) + 1,) * 2)
+    energy = detail_energy(grey, max(0.5, 0.005 * face_size), 2 * int(round(0.015 * face_size)) + 1)
     detailed = energy > HAIR_DETAIL * max(float(np.median(energy[sel])), 1e-3)
     near = dilate_round(hair8, max(1, int(round(0.08 * face_size)))) > 0
     more = light_hair(HAIR_GROW_SPREADS) & detailed & allowed & near
@@ -279,9 +267,14 @@ def feature_mask(shape: tuple[int, int], points: np.ndarray, face_size: float) -
     """(H, W) uint8 mask (255 inside) of a face's eyes, eyebrows and lips, grown by 4% of the face size
     (lashes, make-up, the lips' edge). ``points``: (468, 2) float32 mesh points in the mask's pixel
     coordinates, host."""
-    grow = max(1, int(round(0.04 * face_size)))
+    loops = (mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LEFT_EYEBROW, mesh.RIGHT_EYEBROW, mesh.LIPS_OUTER)
+    return _grown_hulls(shape, points, loops, max(1, int(round(0.04 * face_size))))
+
+
+def _grown_hulls(shape: tuple[int, int], points: np.ndarray, loops, grow: int) -> np.ndarray:
+    """(H, W) uint8 mask of the convex hulls of ``points[loop]`` for each loop, grown by ``grow`` pixels."""
     m = np.zeros(shape, np.uint8)
-    for idx in (mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LEFT_EYEBROW, mesh.RIGHT_EYEBROW, mesh.LIPS_OUTER):
+    for idx in loops:
         hull = cv2.convexHull(np.round(points[idx] * 16).astype(np.int32))
         cv2.fillConvexPoly(m, hull, 255, lineType=cv2.LINE_8, shift=4)
         cv2.polylines(m, [hull], True, 255, thickness=2 * grow + 1, lineType=cv2.LINE_8, shift=4)
@@ -357,11 +350,18 @@ def skin_statistics(
             hi.append(min(255.0, np.ceil(med + above * spread)))
         skin = cv2.bitwise_and(skin, cv2.inRange(ycc, tuple(lo), tuple(hi)))
         luma = cv2.extractChannel(ycc, 0).astype(np.float32)
-        detail = cv2.subtract(luma, cv2.GaussianBlur(luma, (0, 0), fine))
-        energy = cv2.blur(cv2.multiply(detail, detail), (wide, wide))  # a box: 4x quicker than a Gaussian
+        energy = detail_energy(luma, fine, wide)
         limit = TEXTURE_MAX * max(float(np.median(energy[::step, ::step][picked])), 1e-3)
         skin = cv2.bitwise_and(skin, cv2.threshold(energy, limit, 255, cv2.THRESH_BINARY_INV)[1].astype(np.uint8))
     return cv2.bitwise_and(sel, cv2.resize(skin, (w, h), interpolation=cv2.INTER_NEAREST))
+
+
+def detail_energy(luma: np.ndarray, sigma: float, box: int) -> np.ndarray:
+    """Local energy of fine detail, (H, W) float32: ``luma`` ((H, W) float32, host) less its Gaussian
+    blur of ``sigma`` pixels, squared, averaged over a ``box`` x ``box`` square (a box: 4x quicker
+    than a Gaussian). High on strands, stubble, a beard; low on plain skin."""
+    detail = cv2.subtract(luma, cv2.GaussianBlur(luma, (0, 0), sigma))
+    return cv2.blur(cv2.multiply(detail, detail), (box, box))
 
 
 def _hist_median(hist: np.ndarray, count: int) -> int:
