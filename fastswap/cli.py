@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from .errors import FastswapError, InputError
 
-SHAPE_DEFAULT = 0.3  # = fastswap.pipeline.SHAPE (not imported here: --help stays light; a test keeps them equal)
+SHAPE_DEFAULT = 0.2  # = fastswap.pipeline.SHAPE (not imported here: --help stays light; a test keeps them equal)
 FADE_DEFAULT = 0.1  # = fastswap.quality.FADE (same reason; the same test keeps them equal)
 
 EXIT_NO_TARGET_FACE = 4

@@ -14,6 +14,7 @@ MULTIBAND_LEVELS = 4  # pyramid levels of the multiband blend
 TURNED = 0.97  # visible share of the mesh under which back-facing triangles are culled
 BROW_POINTS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # MediaPipe's upper eyebrow contour
 FADE = 0.1  # decay length of the Poisson correction inside the mask, in face sizes (fade_correction)
+SHAPE_SMOOTH = 0.02  # sigma of identity_shape's smoothing over the mesh, in face sizes (mesh_smoothing)
 
 
 def source_skin(image: np.ndarray, points: np.ndarray, face_size: float) -> np.ndarray | None:
@@ -606,7 +607,7 @@ def _nearest(points: np.ndarray, to: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(d2.min(axis=1), 0.0))
 
 
-def mesh_smoothing(points: np.ndarray, face_size: float, smooth: float = 0.08) -> np.ndarray:
+def mesh_smoothing(points: np.ndarray, face_size: float, smooth: float = SHAPE_SMOOTH) -> np.ndarray:
     """(468, 468) float32 smoothing weights over a face's mesh: row i holds Gaussian weights (sigma
     ``smooth`` x face size) of every point's distance from point i, normalised to sum to 1.
     ``points``: (468, 2) float pixel coordinates, host. :func:`identity_shape` takes them from the
@@ -632,21 +633,23 @@ def identity_shape(
     strength: float,
     *,
     pinned: np.ndarray | None = None,
-    smooth: float = 0.08,
+    smooth: float = SHAPE_SMOOTH,
     weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Target mesh points moved towards the source face's proportions, (468, 2) float32.
 
     ``src_lm``, ``dst_lm``: (468, 3) landmarks (x, y, z in pixels) of the source and the target. The
     source is fitted to the target by a 3-D similarity (pose and size removed); what is left is
-    identity (face shape) plus expression. Expression is local (a lip or a lid moves against its
-    neighbour), identity mostly is not (eyes set wider, a longer nose), so the difference is smoothed
-    over the mesh (``weights``, :func:`mesh_smoothing`; None: Gaussian weights over the target's
-    points, sigma ``smooth`` x face size) before a share ``strength`` of it is applied. The outline
+    identity (face shape) plus expression. Most expression is in the mouth, which the pipeline pins
+    (below). The difference is smoothed over the mesh (``weights``, :func:`mesh_smoothing`; None:
+    Gaussian weights over the target's points, sigma ``smooth`` x face size; the default 2% evens out
+    landmark noise and keeps the shape of the eyes and the nose, which the recognizer weighs: smoothed
+    over 8%, the same distance to the source cost more landmark error, bench/quality.py) before a
+    share ``strength`` of it is applied. The outline
     stays where the target has it (the weight ramps from 0 on the outline to 1 at 15% of the face
-    size inside) so the seam and the mask do not move; so do the ``pinned`` points (indices; for
-    example the inner lips when the target's open mouth is kept, so that the source's lips still
-    close on the target's teeth), with a ramp of 8%.
+    size inside) so the seam and the mask do not move; so do the ``pinned`` points (indices; the
+    pipeline pins the lips, whose shape is mostly expression, and the edges of the eyes it keeps from
+    the target), with a ramp of 8%.
     """
     src = src_lm.astype(np.float64)
     dst = dst_lm.astype(np.float64)

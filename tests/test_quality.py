@@ -569,15 +569,16 @@ def test_identity_shape_smooths_with_the_weights_given(demo_faces):
     weights = quality.mesh_smoothing(dst[:, :2], size)
     assert weights.shape == (468, 468) and np.allclose(weights.sum(axis=1), 1.0, atol=1e-5)
     d = np.linalg.norm(dst[:, None, :2] - dst[None, :, :2], axis=2)
-    far, peak = d > 0.3 * size, np.broadcast_to(weights.max(axis=1, keepdims=True), weights.shape)
-    assert (weights[far] < 1e-3 * peak[far]).all()  # 3.75 sigmas away
+    far = d > 4 * quality.SHAPE_SMOOTH * size  # 4 sigmas away
+    peak = np.broadcast_to(weights.max(axis=1, keepdims=True), weights.shape)
+    assert (weights[far] < 1e-3 * peak[far]).all()
     wide = dst.copy()
     wide[mesh.LEFT_EYE, 0] -= 0.03 * size  # eyes set wider
     wide[mesh.RIGHT_EYE, 0] += 0.03 * size
     default = quality.identity_shape(wide, dst, size, 1.0)
     assert np.allclose(quality.identity_shape(wide, dst, size, 1.0, weights=weights), default, atol=1e-3)
-    sharper = quality.mesh_smoothing(dst[:, :2], size, smooth=0.02)
-    moved = quality.identity_shape(wide, dst, size, 1.0, weights=sharper)
+    wider = quality.mesh_smoothing(dst[:, :2], size, smooth=4 * quality.SHAPE_SMOOTH)
+    moved = quality.identity_shape(wide, dst, size, 1.0, weights=wider)
     assert np.abs(moved - default).max() > 0.05 * 0.03 * size  # another smoothing, another result
 
 
@@ -598,6 +599,23 @@ def test_shape_option_carries_the_source_proportions(shared_faces, detector):
     assert dist[0.6] < 0.85 * dist[0.0], dist
     with pytest.raises(Exception, match="shape must be in"):
         FaceSwapper(source, detector=detector, shape=1.5)
+
+
+def test_shape_leaves_the_lips_to_the_target(shared_faces, detector):
+    """``shape`` carries proportions, not expression: the result's lips (found by the detector in
+    the result) stay where the target's are, as with ``shape=0``. img13's mouth is wider than img2's;
+    carried over (before the lips were pinned) it moved img2's lips by 0.006 of the eye distance more."""
+    source, target = read_image(shared_faces / "img13.jpg"), read_image(shared_faces / "img2.jpg")
+    tgt = max(detector.detect(target), key=lambda f: f.size).points[: mesh.NUM_MESH_POINTS]
+    lips = np.r_[mesh.LIPS_OUTER, mesh.LIPS_INNER]
+    eyes = float(np.linalg.norm(tgt[mesh.LEFT_EYE].mean(0) - tgt[mesh.RIGHT_EYE].mean(0)))
+    err = {}
+    for s in (0.0, 0.6):
+        with FaceSwapper(source, detector=detector, shape=s) as fs:
+            res = fs.swap(target, faces="largest")
+        lm = max(detector.detect(res), key=lambda f: f.size).points[: mesh.NUM_MESH_POINTS]
+        err[s] = float(np.linalg.norm(lm[lips] - tgt[lips], axis=1).mean() / eyes)
+    assert err[0.6] < err[0.0] + 0.003, err
 
 
 def test_cli_defaults_are_the_pipelines():
