@@ -381,19 +381,28 @@ class FaceSwapper:
         # Only the mask's bounding box and its 1-pixel frame matter from here on: the blends read the
         # warped face inside the mask, the Poisson solve its boundary too.
         box = mask_box(mask)
-        if self.color_correct:
+        poisson = self.blend in ("poisson", "mixed")
+        target_skin = None  # the target's own skin over the box (quality.skin_tests), for the Poisson boundary
+        if self.color_correct or poisson:
             w_box, r_box = np.ascontiguousarray(warped[box]), np.ascontiguousarray(roi[box])
-            # the local means over both faces' skin only: features, glasses' frames, a beard left out
+            # Each layer's skin, judged against its own cheeks: the colour correction takes its local
+            # means over both faces' skin only (features, glasses' frames, a beard left out), and the
+            # target's tells the Poisson boundary's skin from hair, beard and background.
             features = quality.feature_mask(shape, dst_pts, face.size)
             features |= quality.feature_mask(shape, warp_pts, face.size)  # the source's, moved by `shape`
             cheeks = quality.cheek_band(shape, dst_pts)
-            skin = quality.skin_statistics((mask & ~keep)[box], (r_box, w_box), features[box], face.size, cheeks[box])
-            warped[box] = quality.match_colour(w_box, r_box, skin, face.size)
-        if self.blend in ("poisson", "mixed"):
+            layers = (r_box, w_box) if self.color_correct else (r_box,)
+            inner = (mask & ~keep)[box]
+            tests = quality.skin_tests(cv2.bitwise_and(inner, ~features[box]), layers, face.size, cheeks[box])
+            target_skin = tests[0] if tests else None
+            if self.color_correct:
+                skin = quality.skin_statistics(inner, layers, features[box], face.size, tests=tests)
+                warped[box] = quality.match_colour(w_box, r_box, skin, face.size)
+        if poisson:
             mode = "normal" if self.blend == "poisson" else "mixed"
             w_box, m_box, r_box = warped[box], mask[box], roi[box]  # views: the backends copy what they must
             ring = quality.boundary_ring(m_box)
-            boundary = quality.robust_boundary(w_box, r_box, m_box, ring=ring)
+            boundary = quality.robust_boundary(w_box, r_box, m_box, ring=ring, skin=target_skin)
             solved = self.backend.poisson_blend(w_box, boundary, m_box, mode=mode)  # `boundary` off the mask
             if self.fade > 0 and self.color_correct and mode == "normal":  # the middle is matched already
                 solved = quality.fade_correction(solved, w_box, m_box, face.size, self.fade)

@@ -526,6 +526,27 @@ def test_robust_boundary_clamps_only_outliers_on_the_ring():
     assert out[dark].mean() > 100  # the collar's outlier differences are clamped
 
 
+def test_robust_boundary_leaves_the_targets_skin_alone():
+    """A beard under most of the boundary sets the median; the skin above it (a forehead) is then the
+    outlier. Clamped, it no longer meets the target's skin beside it (a seam); with ``skin`` it keeps
+    the target's values exactly, and the beard is still clamped."""
+    warped = np.full((80, 80, 3), 120, np.uint8)
+    target = np.full((80, 80, 3), 150, np.uint8)  # skin 30 levels lighter than the warped face
+    target[30:, :, :] = 40  # a dark beard under the lower part of the face
+    mask = np.zeros((80, 80), np.uint8)
+    cv2.circle(mask, (40, 40), 30, 255, -1)
+    skin = np.where(np.arange(80)[:, None] < 30, 255, 0).astype(np.uint8) * np.ones((1, 80), np.uint8)
+    ring = quality.boundary_ring(mask) > 0
+    top, beard = ring & (skin > 0), ring & (skin == 0)
+    assert beard.sum() > top.sum() > 0
+    plain = quality.robust_boundary(warped, target, mask)
+    assert np.abs(plain[top].astype(int) - target[top]).min() > 20  # the skin clamped towards the beard
+    out = quality.robust_boundary(warped, target, mask, skin=skin)
+    assert np.array_equal(out[top], target[top])
+    assert np.array_equal(out[beard], plain[beard])  # the beard as before: clamped
+    assert np.array_equal(out[~ring], target[~ring])
+
+
 def _rot(yaw: float, roll: float) -> np.ndarray:
     cy, sy, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(roll), np.sin(roll)
     return np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]]) @ np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
@@ -599,6 +620,40 @@ def test_shape_option_carries_the_source_proportions(shared_faces, detector):
     assert dist[0.6] < 0.85 * dist[0.0], dist
     with pytest.raises(Exception, match="shape must be in"):
         FaceSwapper(source, detector=detector, shape=1.5)
+
+
+def edge_step(image: np.ndarray, mask: np.ndarray, face_size: float, rows: int) -> float:
+    """Mean CIELAB colour step across ``mask``'s edge above row ``rows``: at each boundary pixel,
+    the mean colour of the mask's outermost band (1% of the face size) nearby against the band just
+    outside it."""
+    r = max(2, int(round(0.01 * face_size)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    inner = ((mask > 0) & (cv2.erode(mask, disk) == 0)).astype(np.float32)
+    outer = ((cv2.dilate(mask, disk) > 0) & (mask == 0)).astype(np.float32)
+    win = (4 * r + 1, 4 * r + 1)
+    ci, co = cv2.blur(inner, win), cv2.blur(outer, win)
+    ring = (quality.boundary_ring(mask) > 0) & (ci > 0.05) & (co > 0.05)
+    ring[rows:] = False
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
+    mi = cv2.blur(lab * inner[:, :, None], win) / np.maximum(ci, 1e-6)[:, :, None]
+    mo = cv2.blur(lab * outer[:, :, None], win) / np.maximum(co, 1e-6)[:, :, None]
+    return float(np.linalg.norm((mi - mo)[ring], axis=1).mean())
+
+
+def test_no_seam_where_the_targets_skin_goes_on(shared_faces, detector):
+    """img1 into img16: img16's beard under most of the mask's edge made its forehead's boundary an
+    outlier, clamped, and a seam showed across the forehead (a step of 10 delta E where the target
+    has 4). Now the step across the edge above the brows is about the target's own."""
+    source, target = read_image(shared_faces / "img1.jpg"), read_image(shared_faces / "img16.jpg")
+    face = max(detector.detect(target), key=lambda f: f.size)
+    with FaceSwapper(source, detector=detector, debug=True) as fs:
+        report = fs.swap_report(target, faces="largest")
+    info = report.faces[0]
+    x0, y0, x1, y1 = info.roi
+    brows = int(face.points[list(quality.BROW_POINTS), 1].min()) - y0
+    own = edge_step(target[y0:y1, x0:x1], info.mask, face.size, brows)
+    step = edge_step(report.image[y0:y1, x0:x1], info.mask, face.size, brows)
+    assert step < own + 1.0, (step, own)
 
 
 def test_shape_leaves_the_lips_to_the_target(shared_faces, detector):
