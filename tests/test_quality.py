@@ -894,10 +894,10 @@ def test_light_hair_over_the_source_is_found_and_painted_over(demo, detector):
 
 def test_light_hair_on_real_photos(shared_faces, detector):
     """img3's blond hair over both cheeks and temples is found (over 15% of its face, and the strands
-    over an eyebrow's tail), img12's warmer strands by their detail, nothing on the faces without light hair over them, and hardly the inner
-    face; swapped into other photos, the
-    face where the painted-over hair would have landed is less yellow (closer to the target's skin)
-    and has half the fine detail (strands) of the swap with ``fill_hair=False``."""
+    over an eyebrow's tail), img12's warmer strands by their detail, nothing on the faces without
+    light hair over them, and hardly the inner face; swapped into other photos, the face where the
+    painted-over hair would have landed is less yellow (closer to the target's skin) and has half the
+    fine detail (strands) of the swap with ``fill_hair=False``."""
     from fastswap.pipeline import prepare_source
 
     def lab(image: np.ndarray) -> np.ndarray:
