@@ -9,8 +9,10 @@ share of the pixels inside the target's face outline with a channel at 255 (blow
 colour correction that lifts a dark face into a bright photo must not clip it), beside the target's
 own share; and the share of the target's face drawn from texture stretched more than 2x by area
 (``fastswap.quality.stretched_share``; thin source triangles, such as a slightly turned face's far
-cheek, come out smeared); and the skin tone against the target's (``tone``: the face's middle in
-blocks of 15% of the face size, the mean CIELAB distance between the blocks' median colours).
+cheek, come out smeared); the skin tone against the target's (``tone``: the face's middle in
+blocks of 15% of the face size, the mean CIELAB distance between the blocks' median colours); and
+seams (``seam``: on the target's skin within 4% of the face size of its face outline, how much
+steeper the result's smoothed lightness is than the target's, :func:`seam_score`).
 
     python bench/quality.py [--source img2.jpg] [--grid 6]
     python bench/quality.py --all-sources
@@ -38,7 +40,16 @@ from fastswap import FaceDetector, FaceSwapper, mesh  # noqa: E402
 from fastswap.identity import SAME_PERSON, FaceEmbedder  # noqa: E402
 from fastswap.imageio import read_image  # noqa: E402
 from fastswap.pipeline import drawn_triangles  # noqa: E402
-from fastswap.quality import erode_round, feature_mask, fill, panel, stretched_share  # noqa: E402
+from fastswap.quality import (  # noqa: E402
+    cheek_band,
+    dilate_round,
+    erode_round,
+    feature_mask,
+    fill,
+    panel,
+    skin_tests,
+    stretched_share,
+)
 
 
 def eye_distance(points: np.ndarray) -> float:
@@ -86,12 +97,54 @@ def tone_error(result: np.ndarray, blocks, target_medians: np.ndarray) -> float:
     return float(np.linalg.norm(block_medians(result, blocks) - target_medians, axis=1).mean())
 
 
-def score(result, target_face, inside, d_src, d_tgt, det, emb, blocks, target_medians) -> dict:
+def edge_band(image: np.ndarray, face) -> tuple[tuple[slice, slice], np.ndarray, float, np.ndarray]:
+    """Where a seam would show: the band within 4% of the face size of the target's face outline, on
+    both sides, where the target is skin (``fastswap.quality.skin_tests`` against its cheeks: not
+    hair, beard, background). Returns the crop around it, the band in the crop, the smoothing sigma
+    and the target's own smoothed lightness gradient there (:func:`edge_gradient`)."""
+    h, w = image.shape[:2]
+    pts = face.points[:468]
+    outline = fill((h, w), pts[mesh.FACE_OUTLINE])
+    r = max(2, int(round(0.04 * face.size)))
+    band = cv2.subtract(dilate_round(outline, r), erode_round(outline, r))
+    sample = cv2.bitwise_and(outline, cv2.bitwise_not(feature_mask((h, w), pts, face.size)))
+    tests = skin_tests(sample, (image,), face.size, cheek_band((h, w), pts))
+    if tests is not None:
+        band = cv2.bitwise_and(band, tests[0])
+    x, y, bw, bh = cv2.boundingRect(band)
+    m = 3 * r
+    crop = (slice(max(y - m, 0), y + bh + m), slice(max(x - m, 0), x + bw + m))
+    sigma = max(1.0, 0.01 * face.size)
+    sel = band[crop] > 0
+    return crop, sel, sigma, edge_gradient(image[crop], sigma)[sel]
+
+
+def edge_gradient(image: np.ndarray, sigma: float) -> np.ndarray:
+    """(H, W) float32 magnitude of the CIELAB lightness gradient after a Gaussian of ``sigma``
+    pixels (skin's pores and JPEG's blocks gone, a seam's step kept), in levels per ``sigma``."""
+    light = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[:, :, 0].astype(np.float32), (0, 0), sigma)
+    return cv2.magnitude(cv2.Sobel(light, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(light, cv2.CV_32F, 0, 1, ksize=3)) * (
+        sigma / 8.0
+    )
+
+
+def seam_score(result: np.ndarray, band) -> float:
+    """Seams: the mean of how much steeper the result's lightness is than the target's, over the
+    target's skin near its face outline (:func:`edge_band`): 0 where the swap's edge is as smooth as
+    the target's own skin there, whatever blend drew it."""
+    crop, sel, sigma, own = band
+    if not sel.any():
+        return float("nan")
+    return float(np.maximum(edge_gradient(result[crop], sigma)[sel] - own, 0.0).mean())
+
+
+def score(result, target_face, inside, d_src, d_tgt, det, emb, blocks, target_medians, band) -> dict:
     clipped = clipped_share(result, inside)
     tone = tone_error(result, blocks, target_medians)
+    seam = seam_score(result, band)
     faces = det.detect(result)
     if not faces:
-        return {"found": False, "clipped": clipped, "tone": tone}
+        return {"found": False, "clipped": clipped, "tone": tone, "seam": seam}
     # the result's face that sits where the target's face was
     f = min(faces, key=lambda g: np.linalg.norm(g.points.mean(axis=0) - target_face.points.mean(axis=0)))
     d = emb.describe(result, f)
@@ -103,6 +156,7 @@ def score(result, target_face, inside, d_src, d_tgt, det, emb, blocks, target_me
         "landmark_error": float(err),
         "clipped": clipped,
         "tone": tone,
+        "seam": seam,
     }
 
 
@@ -128,7 +182,7 @@ class Photos:
     def __init__(self, faces_dir: Path, det, emb) -> None:
         self.det, self.emb = det, emb
         self.entries = {}
-        self.blocks = {}  # the target's skin blocks and their median colours (tone_error)
+        self.blocks = {}  # the target's skin blocks, their median colours (tone_error), its edge band (seam_score)
         for path in sorted(faces_dir.glob("img*.jpg")):
             image = read_image(path)
             faces = det.detect(image)
@@ -139,7 +193,7 @@ class Photos:
             inside = fill(image.shape[:2], face.points[mesh.FACE_OUTLINE]) > 0
             self.entries[path.name] = (image, face, emb.describe(image, face), inside)
             blocks = skin_blocks(image, face)
-            self.blocks[path.name] = (blocks, block_medians(image, blocks))
+            self.blocks[path.name] = (blocks, block_medians(image, blocks), edge_band(image, face))
 
 
 def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = None, grid: int = 0) -> list[dict]:
@@ -212,6 +266,7 @@ def summarise(rows: list[dict], method: str) -> dict:
         "mean_target_clipped_share": float(np.mean([r["target_clipped"] for r in rows])),
         "mean_stretched_share": float(np.mean([r[method]["stretched"] for r in rows])),
         "mean_tone_error": float(np.nanmean([r[method]["tone"] for r in rows])),
+        "mean_seam": float(np.nanmean([r[method]["seam"] for r in rows])),
     }
 
 
