@@ -923,6 +923,22 @@ def test_light_hair_on_real_photos(shared_faces, detector):
     face = quality.fill(p.image.shape[:2], p.points[mesh.FACE_OUTLINE]) > 0
     hair = quality.hair_mask(p.image, p.points, p.face.size)
     assert hair is not None and (hair[face] > 0).mean() > 0.04, (hair[face] > 0).mean()
+    # the painted-over hair carries the skin's fine texture (grain): the spread of img3's lightness
+    # between 0.15% and 0.6% of the face size inside the painted area about the skin's (0.12 of it
+    # without the grain: smooth smudges beside the skin's pores)
+    p = prepare_source(read_image(shared_faces / "img3.jpg"), detector).without_hair("cpu")
+    size = p.face.size
+    grey = cv2.cvtColor(p.image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    band = grey - cv2.GaussianBlur(grey, (0, 0), 0.006 * size)
+    face = quality.fill(p.hair.shape, p.points[mesh.FACE_OUTLINE]) > 0
+    painted = quality.erode_round(p.hair, int(0.02 * size)) > 0
+    skin = face & (quality.dilate_round(p.hair, int(0.02 * size)) == 0)
+    skin &= quality.feature_mask(p.hair.shape, p.points, size) == 0
+
+    def spread(where: np.ndarray) -> float:
+        return float(1.4826 * np.median(np.abs(band[where] - np.median(band[where]))))
+
+    assert painted.sum() > 10000 and 0.7 < spread(painted) / spread(skin) < 1.4, spread(painted) / spread(skin)
     # img3's strands over the tail of its left eyebrow (darkened by the brow under them): found, not
     # left as a yellow speck beside the painted temple (4% of the brow's hull before, 11% now)
     p = prepare_source(read_image(shared_faces / "img3.jpg"), detector)
