@@ -174,9 +174,9 @@ class FaceSwapper:
         shape: share in [0, 1] of the source face's own proportions (eye spacing and size, nose size,
             the mouth's place) carried into the target's mesh, pose and expression removed
             (:func:`fastswap.quality.identity_shape`); the lips keep the target's shape (expression);
-            0 warps onto the target's landmarks exactly. The default 0.3 was chosen with
+            0 warps onto the target's landmarks exactly. The default 0.2 was chosen with
             bench/quality.py: over all 420 pairs the recognizer's distance to the source drops from
-            0.472 to 0.452, the landmark error rises from 0.0155 to 0.0166 (the classic loop: 0.468, 0.0167).
+            0.476 to 0.452, the landmark error rises from 0.0155 to 0.0164 (the classic loop: 0.468, 0.0167).
         min_confidence: target faces with a lower confidence (detector score x visible share of the
             mesh) are left alone and reported.
         debug: keep each face's mask and warped face in the result (for the debug picture).
