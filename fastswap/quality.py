@@ -71,9 +71,11 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     chroma) or its a* that many below it (while its b* is not more than 2 spreads below: not a grey or
     blue shadow); the skin's median and spread come from the inner face (15% of the face size in from
     the outline), eyes, eyebrows and lips left out. Eyes and lips (grown by 4%) are never hair; an
-    eyebrow (grown by 2%) is only where its lightness is nearer the skin's median than the brow's own
-    (strands over its tail, not the brow itself; "lighter than the skin" left img3's strands over a
-    brow's tail, darkened by the brow under them, as a yellow speck beside the painted temple). Kept
+    eyebrow (grown by 2%) is only where its lightness is nearer the skin's median than the brow's own,
+    or its hue HAIR_SPREADS skin hue spreads above the brow's own median hue (strands over its tail,
+    not the brow itself; "lighter than the skin" left img3's strands over a brow's tail, darkened by
+    the brow under them, as a yellow speck beside the painted temple; the lightness alone left img8's
+    strand, as dark as her brow where it crosses it, cut in two, its lower half drawn on every target). Kept
     are the regions that reach the outline (hair grows in from outside the face; a yellowish spot of
     skin in the middle does not), extended within 8% of the face size by pixels that pass the colour
     tests at HAIR_GROW_SPREADS and show fine detail (HAIR_DETAIL times the skin's median energy:
@@ -105,8 +107,11 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     never = _grown_hulls((h, w), points, (mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LIPS_OUTER), grow)
     brows = _grown_hulls((h, w), points, (mesh.LEFT_EYEBROW, mesh.RIGHT_EYEBROW), max(1, grow // 2))
     # in an eyebrow, only what is nearer the skin's lightness than the brow's own (strands over it)
-    brow_l = np.median(lab[:, :, 0][_grown_hulls((h, w), points, (mesh.LEFT_EYEBROW, mesh.RIGHT_EYEBROW), 0) > 0])
-    allowed = (face > 0) & (never == 0) & ((brows == 0) | (lab[:, :, 0] >= (med[0] + min(brow_l, med[0])) / 2))
+    brow = _grown_hulls((h, w), points, (mesh.LEFT_EYEBROW, mesh.RIGHT_EYEBROW), 0) > 0
+    brow_l = np.median(lab[:, :, 0][brow])
+    in_brow = lab[:, :, 0] >= (med[0] + min(brow_l, med[0])) / 2
+    in_brow |= hue - np.median(hue[brow]) > HAIR_SPREADS * hue_spread  # or yellower than the brow itself
+    allowed = (face > 0) & (never == 0) & ((brows == 0) | in_brow)
     hair &= allowed
     hair8 = cv2.morphologyEx(hair.astype(np.uint8) * 255, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, labels = cv2.connectedComponents(hair8)

@@ -894,10 +894,11 @@ def test_light_hair_over_the_source_is_found_and_painted_over(demo, detector):
 
 def test_light_hair_on_real_photos(shared_faces, detector):
     """img3's blond hair over both cheeks and temples is found (over 15% of its face, and the strands
-    over an eyebrow's tail), img12's warmer strands by their detail, nothing on the faces without
-    light hair over them, and hardly the inner face; swapped into other photos, the face where the
-    painted-over hair would have landed is less yellow (closer to the target's skin) and has half the
-    fine detail (strands) of the swap with ``fill_hair=False``."""
+    over an eyebrow's tail), img8's strand across an eyebrow and below it, img12's warmer strands by
+    their detail, nothing on the faces without light hair over them, and hardly the inner face;
+    swapped into other photos, the face where the painted-over hair would have landed is less yellow
+    (closer to the target's skin) and has half the fine detail (strands) of the swap with
+    ``fill_hair=False``."""
     from fastswap.pipeline import prepare_source
 
     def lab(image: np.ndarray) -> np.ndarray:
@@ -945,6 +946,17 @@ def test_light_hair_on_real_photos(shared_faces, detector):
     hair = quality.hair_mask(p.image, p.points, p.face.size)
     brow = quality._grown_hulls(hair.shape, p.points, (mesh.LEFT_EYEBROW,), 0) > 0
     assert (hair[brow] > 0).mean() > 0.08, (hair[brow] > 0).mean()
+    # img8's strand over its left eyebrow's tail is as dark as the brow there, but yellower than the
+    # brow: found across the brow (2% of the hull when lightness alone decided, 24% now), and so is
+    # its lower half, beside the eye (none of the face between the eye and the nose tip before, 3.4%)
+    p = prepare_source(read_image(shared_faces / "img8.jpg"), detector)
+    hair = quality.hair_mask(p.image, p.points, p.face.size)
+    brow = quality._grown_hulls(hair.shape, p.points, (mesh.LEFT_EYEBROW,), 0) > 0
+    face = quality.fill(hair.shape, p.points[mesh.FACE_OUTLINE]) > 0
+    beside = np.zeros_like(face)
+    beside[int(p.points[mesh.LEFT_EYE, 1].max()) : int(p.points[1, 1]), int(p.points[1, 0]) :] = True
+    assert (hair[brow] > 0).mean() > 0.12, (hair[brow] > 0).mean()
+    assert (hair[beside & face] > 0).mean() > 0.015, (hair[beside & face] > 0).mean()
 
     source = read_image(shared_faces / "img3.jpg")
     for target_name in ("img1.jpg", "img20.jpg"):
