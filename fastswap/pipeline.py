@@ -448,13 +448,20 @@ class FaceSwapper:
         h, w = fill.shape
         for contour in contours:  # each patch in its own box (1-pixel frame)
             x, y, bw, bh = cv2.boundingRect(contour)
-            box = slice(max(y - 1, 0), min(y + bh + 1, h)), slice(max(x - 1, 0), min(x + bw + 1, w))
+            x0, y0 = max(x - 1, 0), max(y - 1, 0)
+            box = slice(y0, min(y + bh + 1, h)), slice(x0, min(x + bw + 1, w))
+            # only this patch: another one reaching into the box would be solved again against the
+            # box's edge (the target's pixels there), which left an axis-aligned wedge of the target's
+            # colour in it (img14 into img11_reflection)
+            own = np.zeros(fill[box].shape, np.uint8)
+            cv2.drawContours(own, [contour], -1, 255, cv2.FILLED, offset=(-x0, -y0))
+            own &= fill[box]
             around = roi[box].copy()
             cv2.copyTo(warped[box], covered[box], around)  # the face drawn so far, else the target
             guide = around.copy()
             cv2.copyTo(extra[box], drawn[box], guide)
-            solved = self.backend.poisson_blend(guide, around, fill[box], mode="normal")
-            np.copyto(warped[box], solved, where=fill[box][:, :, None] > 0)
+            solved = self.backend.poisson_blend(guide, around, own, mode="normal")
+            np.copyto(warped[box], solved, where=own[:, :, None] > 0)
         np.bitwise_or(covered, fill, out=covered)
 
     def close(self) -> None:

@@ -1016,3 +1016,30 @@ def test_hair_covered_source_triangles_are_drawn_from_the_other_side(demo, detec
     err_mirror = np.abs(out_mirror - out_clean)[filled].mean()
     err_off = np.abs(out_off - out_clean)[filled].mean()
     assert err_mirror < 8 and err_off > 3 * err_mirror, (err_mirror, err_off)
+
+
+def test_mirror_patches_are_each_fitted_in_on_their_own(shared_faces, detector):
+    """Each patch drawn from the source's other side is fitted in by a Poisson solve of its own:
+    the correction it gets (result - mirror texture) is smooth inside it. Solved over the whole
+    fill of its box, a neighbouring patch reaching into that box was solved again against the box's
+    edge, where the target's pixels stood: an axis-aligned wedge of the target's colour, a step of
+    about 20 levels inside the patch (img14 into img11_reflection, jaw near the ear)."""
+    with FaceSwapper(read_image(shared_faces / "img14.jpg"), detector=detector, shape=0.0) as fs:
+        target = read_image(shared_faces / "img11_reflection.jpg")
+        face = max(detector.detect(target), key=lambda f: f.size)
+        pts = face.points[: mesh.NUM_MESH_POINTS]
+        x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 10
+        x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + 10
+        roi = np.ascontiguousarray(target[y0:y1, x0:x1])
+        dst = np.ascontiguousarray(pts - (x0, y0), np.float32)
+        shape = roi.shape[:2]
+        assert len(fs._mirror_guide), "img14 has triangles drawn from its other side"
+        warped, covered = fs.backend.warp_triangles(fs.prepared.image, fs.prepared.points, dst, fs._triangles, shape)
+        extra, drawn = fs.backend.warp_triangles(fs.prepared.image, fs._mirror_points, dst, fs._mirror_guide, shape)
+        fill = (drawn > 0) & (covered == 0)
+        fs._fill_from_mirror(warped, covered, roi, dst, shape, False)
+    correction = warped.astype(np.float32) - extra.astype(np.float32)
+    inner = cv2.erode(fill.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0  # 3 pixels in from its edge
+    steps = [np.abs(np.diff(correction, axis=a)).max(axis=2) for a in (0, 1)]
+    worst = max(steps[0][inner[:-1] & inner[1:]].max(), steps[1][inner[:, :-1] & inner[:, 1:]].max())
+    assert fill.sum() > 500 and worst < 6, (fill.sum(), worst)
