@@ -256,6 +256,7 @@ class FaceSwapper:
         self.prepared = prepared
         self.triangle_source, self._mirror_guide = _source_triangles(prepared, mirror)
         self._triangles = np.ascontiguousarray(mesh.TRIANGLES[self.triangle_source == 0])
+        self._outer = OUTER_BAND[self.triangle_source == 0]  # per row of _triangles
         self._mirror_points = np.ascontiguousarray(prepared.points[mesh.MIRROR])  # point i's mirror image
         # `shape`'s smoothing over the mesh, measured on the source face: once, not per target face
         self._shape_weights = quality.mesh_smoothing(prepared.points, prepared.face.size) if self.shape > 0 else None
@@ -369,8 +370,12 @@ class FaceSwapper:
                 pinned=np.concatenate(pinned),
                 weights=self._shape_weights,
             )
+        triangles = self._triangles
+        stretched = outline_stretched(self.prepared.points[triangles], warp_pts[triangles], self._outer)
+        if stretched.any():  # the target's own face stays there (the mask is built from what is drawn)
+            triangles = np.ascontiguousarray(triangles[~stretched])
         warped, covered = self.backend.warp_triangles(
-            self.prepared.image, self.prepared.points, warp_pts, self._triangles, shape, cull_backfacing=cull
+            self.prepared.image, self.prepared.points, warp_pts, triangles, shape, cull_backfacing=cull
         )
         roi = np.ascontiguousarray(image[y0:y1, x0:x1])
         if len(self._mirror_guide):
@@ -480,6 +485,7 @@ SKIN_SHARE_MIN = 0.9  # a source triangle with less of its area on skin than thi
 MIRROR_AREA_MIN = 0.7  # a mirror triangle smaller than this share of the triangle's own area is not used
 OBLIQUE_MAX = 0.5  # in a turned source, a triangle under this share of its mirror's area is taken as hidden
 OUTER_RINGS = 2  # triangle rings along the outline where even a near-frontal source's oblique ones are mirrored
+STRETCH_MAX = 3.0  # within OUTER_RINGS, a triangle stretched more than this onto a target face is not drawn there
 
 
 def _touching(points: np.ndarray) -> np.ndarray:
@@ -558,12 +564,29 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
     return use, np.ascontiguousarray(mesh.TRIANGLES[guide])
 
 
+def outline_stretched(src_tri: np.ndarray, dst_tri: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """(T,) bool: the triangles along the outline (``outer``, (T,) bool: within OUTER_RINGS of it) whose
+    source texture would be stretched more than STRETCH_MAX times by area onto this target face,
+    against the face's own scale (:func:`fastswap.quality.stretch_factors`; ``src_tri``, ``dst_tri``
+    (T, 3, 2) float host arrays, pixels). A source's outline is seen edge-on, and its last pixels mix
+    in the background and the cheek's rim light; where a target shows that part of its face wide (the
+    near cheek of a turned head, a face four times the source's size) those pixels came out as a
+    bright or smeared stripe along the face's edge (img14 into img11_reflection: 21 times). Not
+    drawn, the target's own face stays there."""
+    return outer & (quality.stretch_factors(src_tri, dst_tri) > STRETCH_MAX)
+
+
 def drawn_triangles(prepared: PreparedSource, use: np.ndarray, dst_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The source and target triangles that a swap draws, row for row: (K, 3, 2) float32 host arrays.
 
     ``use``: (898,) int8, :attr:`FaceSwapper.triangle_source`; ``dst_points``: (468, 2) the target
-    face's mesh points (pixels). Triangles drawn from their mirror take the source's points through
-    ``mesh.MIRROR``; those not drawn are left out."""
+    face's mesh points (pixels), as the warp gets them. Triangles drawn from their mirror take the
+    source's points through ``mesh.MIRROR``; those not drawn are left out, and so are those drawn from
+    themselves that :func:`outline_stretched` leaves to the target."""
+    use = use.copy()
+    own = use == 0
+    tri = mesh.TRIANGLES[own]
+    use[np.flatnonzero(own)[outline_stretched(prepared.points[tri], dst_points[tri], OUTER_BAND[own])]] = -1
     rows = use >= 0
     src = np.where(
         (use[rows] == 1)[:, None, None],

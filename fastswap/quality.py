@@ -493,12 +493,22 @@ def stretched_share(src_tri: np.ndarray, dst_tri: np.ndarray, factor: float = 2.
     source area, against the whole face's (sum of target areas over sum of source areas), so that a
     larger target face is not counted as stretched. Thin source triangles (the far cheek of a
     slightly turned face) drawn onto wide ones come out smeared; bench/quality.py reports this."""
-    src, dst = np.abs(triangle_areas(src_tri)), np.abs(triangle_areas(dst_tri))
+    dst = np.abs(triangle_areas(dst_tri))
     total = float(dst.sum())
-    if total <= 0 or src.sum() <= 0:
+    if total <= 0:
         return 0.0
-    stretch = dst / np.maximum(src, 1e-9) * (src.sum() / total)
-    return float(dst[stretch > factor].sum() / total)
+    return float(dst[stretch_factors(src_tri, dst_tri) > factor].sum() / total)
+
+
+def stretch_factors(src_tri: np.ndarray, dst_tri: np.ndarray) -> np.ndarray:
+    """(T,) float64: how much each source triangle's texture is stretched onto its target triangle, by
+    area, against the whole face's (target area over source area, divided by the sum of the target
+    areas over the sum of the source areas: 1 for a face drawn at one scale). ``src_tri``, ``dst_tri``:
+    (T, 3, 2) float host arrays, pixel coordinates, row for row."""
+    src, dst = np.abs(triangle_areas(src_tri)), np.abs(triangle_areas(dst_tri))
+    if dst.sum() <= 0 or src.sum() <= 0:
+        return np.ones(len(src))
+    return dst / np.maximum(src, 1e-9) * (src.sum() / dst.sum())
 
 
 def boundary_ring(mask: np.ndarray) -> np.ndarray:

@@ -777,10 +777,13 @@ def test_source_hair_inside_the_outline_is_never_blended(demo, detector):
     assert without > 100 and with_skin < 0.05 * without, (with_skin, without)
 
 
-def test_foreshortened_outline_of_a_near_frontal_source_is_drawn_from_the_other_side(shared_faces, detector):
+def test_foreshortened_outline_of_a_near_frontal_source_is_drawn_from_the_other_side(
+    shared_faces, detector, monkeypatch
+):
     # img16 is turned a little (98.8% of its mesh faces the camera, above quality.TURNED): its far
     # cheek's triangles along the outline are seen at under half their mirror triangles' area, and
     # drawn from themselves into a frontal face (img13) they were stretched into a smeared stripe.
+    import fastswap.pipeline as pipeline
     from fastswap.pipeline import OBLIQUE_MAX, OUTER_BAND, drawn_triangles
 
     with FaceSwapper(read_image(shared_faces / "img16.jpg"), detector=detector) as fs:
@@ -791,7 +794,9 @@ def test_foreshortened_outline_of_a_near_frontal_source_is_drawn_from_the_other_
     assert oblique.sum() >= 10 and (use[oblique] == 1).all()
     assert not (use[~oblique] == 1).any()  # nothing else is mirrored (no hair over this face)
     # the share of the target face's area drawn from texture stretched more than 2x falls: 8.6%
-    # with these triangles drawn from themselves, 4.7% from their mirrors
+    # with these triangles drawn from themselves, 4.7% from their mirrors (before the outline's
+    # most stretched triangles are left to the target: pipeline.outline_stretched)
+    monkeypatch.setattr(pipeline, "STRETCH_MAX", np.inf)
     face = max(detector.detect(read_image(shared_faces / "img13.jpg")), key=lambda f: f.size)
     now = quality.stretched_share(*drawn_triangles(prepared, use, face.points[:468]))
     before = quality.stretched_share(*drawn_triangles(prepared, np.where(oblique, 0, use), face.points[:468]))
@@ -1043,3 +1048,38 @@ def test_mirror_patches_are_each_fitted_in_on_their_own(shared_faces, detector):
     steps = [np.abs(np.diff(correction, axis=a)).max(axis=2) for a in (0, 1)]
     worst = max(steps[0][inner[:-1] & inner[1:]].max(), steps[1][inner[:, :-1] & inner[:, 1:]].max())
     assert fill.sum() > 500 and worst < 6, (fill.sum(), worst)
+
+
+def test_outline_stretched_far_onto_the_target_is_left_to_it(shared_faces, detector, monkeypatch):
+    """img14's face is a quarter of img11_reflection's, whose near cheek is turned wide to the camera:
+    triangles along img14's outline would be stretched up to 21 times (against the face's scale)
+    and their last pixels (the cheek's rim light and the white background's bleed) made a bright
+    stripe along the face's edge. Those stretched more than STRETCH_MAX are not drawn (the target's
+    own face stays there): the mask's edge band has half as many pixels 20 levels lighter than the
+    target's (749 of about 31,000 drawn, 348 not)."""
+    import fastswap.pipeline as pipeline
+
+    source, target = read_image(shared_faces / "img14.jpg"), read_image(shared_faces / "img11_reflection.jpg")
+    face = max(detector.detect(target), key=lambda f: f.size)
+    with FaceSwapper(source, detector=detector) as fs:
+        tri = mesh.TRIANGLES[fs.triangle_source == 0]
+        src_tri, dst_tri = fs.prepared.points[tri], face.points[: mesh.NUM_MESH_POINTS][tri]
+        outer = pipeline.OUTER_BAND[fs.triangle_source == 0]
+    stretch = quality.stretch_factors(src_tri, dst_tri)
+    found = pipeline.outline_stretched(src_tri, dst_tri, outer)
+    assert found.sum() >= 5 and stretch[outer].max() > 10 and not (found & ~outer).any(), found.sum()
+    assert (stretch[found] > pipeline.STRETCH_MAX).all()
+
+    def lighter_on_the_edge() -> int:
+        with FaceSwapper(source, detector=detector, debug=True) as fs:
+            res = fs.swap_report(target, faces="largest")
+        info = res.faces[0]
+        x0, y0, x1, y1 = info.roi
+        edge = (info.mask > 0) & (quality.erode_round(info.mask, int(0.03 * face.size)) == 0)
+        lum = [cv2.cvtColor(im[y0:y1, x0:x1], cv2.COLOR_BGR2LAB)[:, :, 0].astype(int) for im in (res.image, target)]
+        return int(((lum[0] - lum[1])[edge] > 20).sum())
+
+    now = lighter_on_the_edge()
+    monkeypatch.setattr(pipeline, "STRETCH_MAX", np.inf)
+    before = lighter_on_the_edge()
+    assert before > 500 and now < 0.6 * before, (now, before)
