@@ -32,7 +32,8 @@ class FaceInfo:
     confidence: float  # detector score x share of the mesh facing the camera
     swapped: bool
     roi: tuple[int, int, int, int] = (0, 0, 0, 0)  # x0, y0, x1, y1
-    kept_from_target: list[str] = field(default_factory=list)  # "mouth", "left_eye", "right_eye"
+    # "mouth", "left_eye", "right_eye"; "outline": part of it (source triangles stretched over STRETCH_MAX)
+    kept_from_target: list[str] = field(default_factory=list)
     reason: str = ""
     mask: np.ndarray | None = None
     warped: np.ndarray | None = None
@@ -374,6 +375,7 @@ class FaceSwapper:
         stretched = outline_stretched(self.prepared.points[triangles], warp_pts[triangles], self._outer)
         if stretched.any():  # the target's own face stays there (the mask is built from what is drawn)
             triangles = np.ascontiguousarray(triangles[~stretched])
+            info.kept_from_target.append("outline")
         warped, covered = self.backend.warp_triangles(
             self.prepared.image, self.prepared.points, warp_pts, triangles, shape, cull_backfacing=cull
         )
