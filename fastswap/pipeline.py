@@ -413,6 +413,7 @@ class FaceSwapper:
             solved = self.backend.poisson_blend(w_box, boundary, m_box, mode=mode)  # `boundary` off the mask
             if self.fade > 0 and self.color_correct and mode == "normal":  # the middle is matched already
                 solved = quality.fade_correction(solved, w_box, m_box, face.size, self.fade)
+            solved = quality.edge_feather(solved, r_box, boundary, m_box, ring, face.size)
             cv2.copyTo(r_box, ring, solved)  # the target's own pixels back on the boundary
             out = image[y0:y1, x0:x1]  # drawn in place: `roi` keeps the target's pixels
             out[box] = solved

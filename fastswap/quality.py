@@ -14,6 +14,7 @@ MULTIBAND_LEVELS = 4  # pyramid levels of the multiband blend
 TURNED = 0.97  # visible share of the mesh under which back-facing triangles are culled
 BROW_POINTS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # MediaPipe's upper eyebrow contour
 FADE = 0.1  # decay length of the Poisson correction inside the mask, in face sizes (fade_correction)
+EDGE_FEATHER = 0.03  # the face fades into the target within this share of the face size of clamped boundary pixels
 SHAPE_SMOOTH = 0.02  # sigma of identity_shape's smoothing over the mesh, in face sizes (mesh_smoothing)
 
 
@@ -554,6 +555,39 @@ def robust_boundary(
     out = target.copy()
     out[idx] = np.clip(src + clamped + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def edge_feather(
+    solved: np.ndarray,
+    target: np.ndarray,
+    boundary: np.ndarray,
+    mask: np.ndarray,
+    ring: np.ndarray,
+    face_size: float,
+    width: float | None = None,
+) -> np.ndarray:
+    """``solved`` faded into ``target`` near the boundary pixels that :func:`robust_boundary` clamped.
+
+    A clamped boundary pixel (hair, a beard, a collar, a shadowed chin that failed the skin test)
+    keeps the solve from tinting the face, but the solve then meets the clamped value, not the
+    target's pixel beside it: a hard step along the mask's edge (the group photo's profile face: a
+    straight edge down its chin). Inside the mask, within ``width`` x ``face_size`` pixels of such a
+    pixel, the result is ``target + (solved - target) * d / (width * face_size)``, ``d`` the distance
+    to the nearest clamped one (``width`` None: EDGE_FEATHER): the face fades into the hair or the
+    shadow there, and nothing changes where the boundary was the target's own. ``solved``,
+    ``target``, ``boundary`` (the solve's boundary image, :func:`robust_boundary`): (h, w, 3) uint8;
+    ``mask``, ``ring`` (its :func:`boundary_ring`): (h, w) uint8, 255 on; host; returns (h, w, 3)
+    uint8."""
+    reach = (EDGE_FEATHER if width is None else width) * face_size
+    if reach < 1.0:
+        return solved
+    clamped = cv2.bitwise_and(ring, cv2.compare(cv2.absdiff(boundary, target).max(axis=2), 0, cv2.CMP_GT))
+    if not cv2.countNonZero(clamped):
+        return solved
+    dist = cv2.distanceTransform(cv2.bitwise_not(clamped), cv2.DIST_L2, cv2.DIST_MASK_3)
+    wgt = np.minimum(dist * (1.0 / reach), 1.0)
+    wgt[mask == 0] = 1.0  # off the mask: the solve as it is (the caller puts the target's ring back)
+    return cv2.blendLinear(solved, target, wgt, cv2.subtract(1.0, wgt))
 
 
 def fade_correction(

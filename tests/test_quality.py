@@ -1070,6 +1070,10 @@ def test_outline_stretched_far_onto_the_target_is_left_to_it(shared_faces, detec
     assert found.sum() >= 5 and stretch[outer].max() > 10 and not (found & ~outer).any(), found.sum()
     assert (stretch[found] > pipeline.STRETCH_MAX).all()
 
+    # measured without the edge's fade into the target where the boundary is clamped (edge_feather),
+    # which softens part of the stripe too
+    monkeypatch.setattr(quality, "EDGE_FEATHER", 0.0)
+
     def lighter_on_the_edge() -> int:
         with FaceSwapper(source, detector=detector, debug=True) as fs:
             res = fs.swap_report(target, faces="largest")
@@ -1083,3 +1087,75 @@ def test_outline_stretched_far_onto_the_target_is_left_to_it(shared_faces, detec
     monkeypatch.setattr(pipeline, "STRETCH_MAX", np.inf)
     before = lighter_on_the_edge()
     assert before > 500 and now < 0.6 * before, (now, before)
+
+
+def test_edge_feather_fades_the_face_into_the_target_only_near_clamped_boundary():
+    """Where the Poisson boundary was clamped (dark hair over the top of the ring), the face fades
+    into the target over EDGE_FEATHER of the face size; near the ring's unclamped part, further in,
+    and off the mask the solve is left as it is."""
+    size = 200.0
+    warped = np.full((120, 120, 3), 120, np.uint8)
+    target = np.full((120, 120, 3), 150, np.uint8)
+    target[:40] = 30  # hair over the top of the face
+    mask = np.zeros((120, 120), np.uint8)
+    cv2.circle(mask, (60, 60), 45, 255, -1)
+    ring = quality.boundary_ring(mask)
+    boundary = quality.robust_boundary(warped, target, mask, ring=ring)
+    clamped = (ring > 0) & (np.abs(boundary.astype(int) - target).max(axis=2) > 0)
+    assert clamped[:40].sum() > 20 and not clamped[40:].any()  # the hair, and only the hair, clamped
+    solved = np.full_like(target, 180)
+    out = quality.edge_feather(solved, target, boundary, mask, ring, size)
+    reach = quality.EDGE_FEATHER * size
+    dist = cv2.distanceTransform(np.where(clamped, 0, 255).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_3)
+    inside = mask > 0
+    near, far = inside & (dist < 0.25 * reach), inside & (dist > reach + 1)
+    assert near.sum() > 20 and far.sum() > 1000
+    # near the clamped pixels mostly the target, beyond the reach exactly the solve
+    assert np.abs(out[near].astype(int) - target[near]).max() < 0.3 * np.abs(180 - target[near].astype(int)).max()
+    assert np.array_equal(out[far], solved[far])
+    assert np.array_equal(out[~inside], solved[~inside])
+    assert np.array_equal(quality.edge_feather(solved, target, boundary, mask, ring, size, width=0.0), solved)
+
+
+def test_no_hard_edge_where_the_boundary_was_clamped_on_real_photos(shared_faces, detector, monkeypatch):
+    """The group photo's profile face: its shadowed chin fails the target's skin test, so the Poisson
+    boundary there is clamped, and the swapped face ended in a straight hard edge down the chin. With
+    the edge faded into the target (quality.edge_feather) the colour step across the mask's edge at
+    the clamped pixels, beyond the target's own step there, falls from 35 to 19 delta E."""
+    from fastswap.pipeline import mask_box
+
+    group, faces, turned = most_turned_group_face(shared_faces, detector)
+    source = read_image(shared_faces / "img2.jpg")
+    cap = {}
+    robust = quality.robust_boundary
+
+    def capture(warped, target, mask, k=1.0, ring=None, skin=None):
+        out = robust(warped, target, mask, k=k, ring=ring, skin=skin)
+        cap["clamped"] = (quality.boundary_ring(mask) > 0) & (np.abs(out.astype(int) - target).max(axis=2) > 0)
+        return out
+
+    monkeypatch.setattr(quality, "robust_boundary", capture)
+
+    def excess(width: float) -> float:
+        monkeypatch.setattr(quality, "EDGE_FEATHER", width)
+        with FaceSwapper(source, detector=detector, debug=True) as fs:
+            res = fs.swap_report(group, faces=[turned])
+        info = res.faces[0]
+        x0, y0, x1, y1 = info.roi
+        clamped = np.zeros(info.mask.shape, bool)
+        clamped[mask_box(info.mask)] = cap["clamped"]
+        r = max(2, int(round(0.02 * faces[turned].size)))
+        inside, outside = cv2.erode(info.mask, np.ones((3, 3), np.uint8)) > 0, info.mask == 0
+        labs = [cv2.cvtColor(im[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32) for im in (res.image, group)]
+        out = []
+        for y, x in zip(*np.nonzero(clamped)):
+            win = (slice(max(y - r, 0), y + r + 1), slice(max(x - r, 0), x + r + 1))
+            a, b = inside[win], outside[win]
+            if a.sum() > 3 and b.sum() > 3:
+                res_step, own = (np.linalg.norm(lab[win][a].mean(axis=0) - lab[win][b].mean(axis=0)) for lab in labs)
+                out.append(max(res_step - own, 0.0))
+        assert len(out) > 20, len(out)
+        return float(np.mean(out))
+
+    plain, faded = excess(0.0), excess(0.03)
+    assert faded < 0.6 * plain, (faded, plain)
