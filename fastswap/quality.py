@@ -572,22 +572,35 @@ def edge_feather(
     keeps the solve from tinting the face, but the solve then meets the clamped value, not the
     target's pixel beside it: a hard step along the mask's edge (the group photo's profile face: a
     straight edge down its chin). Inside the mask, within ``width`` x ``face_size`` pixels of such a
-    pixel, the result is ``target + (solved - target) * d / (width * face_size)``, ``d`` the distance
-    to the nearest clamped one (``width`` None: EDGE_FEATHER): the face fades into the hair or the
+    pixel, the result is ``target + (solved - target) * d / (width * face_size)``, ``d`` the (city-block)
+    distance to the nearest clamped one (``width`` None: EDGE_FEATHER): the face fades into the hair or the
     shadow there, and nothing changes where the boundary was the target's own. ``solved``,
     ``target``, ``boundary`` (the solve's boundary image, :func:`robust_boundary`): (h, w, 3) uint8;
     ``mask``, ``ring`` (its :func:`boundary_ring`): (h, w) uint8, 255 on; host; returns (h, w, 3)
     uint8."""
     reach = (EDGE_FEATHER if width is None else width) * face_size
-    if reach < 1.0:
+    found = cv2.findNonZero(ring)
+    if reach < 1.0 or found is None:
         return solved
-    clamped = cv2.bitwise_and(ring, cv2.compare(cv2.absdiff(boundary, target).max(axis=2), 0, cv2.CMP_GT))
-    if not cv2.countNonZero(clamped):
+    xy = found.reshape(-1, 2)
+    xy = xy[(boundary[xy[:, 1], xy[:, 0]] != target[xy[:, 1], xy[:, 0]]).any(axis=1)]  # the clamped ones
+    if not len(xy):
         return solved
-    dist = cv2.distanceTransform(cv2.bitwise_not(clamped), cv2.DIST_L2, cv2.DIST_MASK_3)
+    # only the clamped pixels' neighbourhood changes: work in their bounding box, grown by the reach
+    h, w = mask.shape
+    r = int(np.ceil(reach))
+    x0, y0 = max(int(xy[:, 0].min()) - r, 0), max(int(xy[:, 1].min()) - r, 0)
+    x1, y1 = min(int(xy[:, 0].max()) + r + 1, w), min(int(xy[:, 1].max()) + r + 1, h)
+    box = (slice(y0, y1), slice(x0, x1))
+    free = np.full((y1 - y0, x1 - x0), 255, np.uint8)
+    free[xy[:, 1] - y0, xy[:, 0] - x0] = 0
+    # city-block distance (a quarter of the Euclidean transform's time; the ramp is a feather, not a metric)
+    dist = cv2.distanceTransform(free, cv2.DIST_L1, 3)
     wgt = np.minimum(dist * (1.0 / reach), 1.0)
-    wgt[mask == 0] = 1.0  # off the mask: the solve as it is (the caller puts the target's ring back)
-    return cv2.blendLinear(solved, target, wgt, cv2.subtract(1.0, wgt))
+    wgt[mask[box] == 0] = 1.0  # off the mask: the solve as it is (the caller puts the target's ring back)
+    out = solved.copy()
+    out[box] = cv2.blendLinear(solved[box], target[box], wgt, cv2.subtract(1.0, wgt))
+    return out
 
 
 def fade_correction(
