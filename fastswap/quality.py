@@ -107,7 +107,8 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     grow = max(1, int(round(0.04 * face_size)))
     never = _grown_hulls((h, w), points, (mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LIPS_OUTER), grow)
     brows = _grown_hulls((h, w), points, (mesh.LEFT_EYEBROW, mesh.RIGHT_EYEBROW), max(1, grow // 2))
-    # in an eyebrow, only what is nearer the skin's lightness than the brow's own (strands over it)
+    # in an eyebrow, only what is nearer the skin's lightness than the brow's own, or yellower than the
+    # brow itself (strands over it)
     brow = _grown_hulls((h, w), points, (mesh.LEFT_EYEBROW, mesh.RIGHT_EYEBROW), 0) > 0
     brow_l = np.median(lab[:, :, 0][brow])
     in_brow = lab[:, :, 0] >= (med[0] + min(brow_l, med[0])) / 2
