@@ -259,6 +259,11 @@ class FaceSwapper:
         self._triangles = np.ascontiguousarray(mesh.TRIANGLES[self.triangle_source == 0])
         self._outer = OUTER_BAND[self.triangle_source == 0]  # per row of _triangles
         self._mirror_points = np.ascontiguousarray(prepared.points[mesh.MIRROR])  # point i's mirror image
+        # an open-mouthed source with the inside of its mouth painted over by its lips (quality.paint_mouth),
+        # drawn into closed mouths (and open ones whose inside is kept); None when the source's is closed
+        self._mouth_painted = None
+        if quality.mouth_openness(prepared.points, prepared.face.size) > quality.MOUTH_OPEN / 2:
+            self._mouth_painted = quality.paint_mouth(prepared.image, prepared.points, prepared.face.size, backend)
         # `shape`'s smoothing over the mesh, measured on the source face: once, not per target face
         self._shape_weights = quality.mesh_smoothing(prepared.points, prepared.face.size) if self.shape > 0 else None
 
@@ -348,7 +353,12 @@ class FaceSwapper:
         # bench/quality.py over all sources) and the edges of regions kept from the target.
         pinned: list[np.ndarray] = [mesh.LIPS_OUTER, mesh.LIPS_INNER]
         grow = max(1, int(round(face.size * 0.015)))
-        if self.keep_mouth and quality.mouth_openness(dst_pts, face.size) > quality.MOUTH_OPEN:
+        mouth_open = quality.mouth_openness(dst_pts, face.size) > quality.MOUTH_OPEN
+        # the inside of the source's mouth only where it is asked for: an open target mouth not kept
+        source = self.prepared.image
+        if self._mouth_painted is not None and (self.keep_mouth or not mouth_open):
+            source = self._mouth_painted
+        if self.keep_mouth and mouth_open:
             keep |= quality.fill(shape, dst_pts[mesh.LIPS_INNER], dilate=grow)
             info.kept_from_target.append("mouth")  # its edge, the inner lips, is pinned already
         if self.keep_eyes:
@@ -377,11 +387,11 @@ class FaceSwapper:
             triangles = np.ascontiguousarray(triangles[~stretched])
             info.kept_from_target.append("outline")
         warped, covered = self.backend.warp_triangles(
-            self.prepared.image, self.prepared.points, warp_pts, triangles, shape, cull_backfacing=cull
+            source, self.prepared.points, warp_pts, triangles, shape, cull_backfacing=cull
         )
         roi = np.ascontiguousarray(image[y0:y1, x0:x1])
         if len(self._mirror_guide):
-            self._fill_from_mirror(warped, covered, roi, warp_pts, shape, cull)
+            self._fill_from_mirror(source, warped, covered, roi, warp_pts, shape, cull)
         mask = face_mask(dst_pts, covered, face.size)
         if self.mask_region == "brows":
             mask &= quality.below_brows(shape, dst_pts)
@@ -441,15 +451,23 @@ class FaceSwapper:
         return info
 
     def _fill_from_mirror(
-        self, warped: np.ndarray, covered: np.ndarray, roi: np.ndarray, warp_pts: np.ndarray, shape, cull: bool
+        self,
+        source: np.ndarray,
+        warped: np.ndarray,
+        covered: np.ndarray,
+        roi: np.ndarray,
+        warp_pts: np.ndarray,
+        shape,
+        cull: bool,
     ) -> None:
-        """Draw the triangles taken from the source's other side (see :func:`_source_triangles`) into
-        ``warped`` and ``covered`` (host, ROI coordinates, changed in place), Poisson-blended into what
+        """Draw the triangles taken from the ``source`` crop's other side (see :func:`_source_triangles`;
+        the prepared crop, or its copy with the mouth painted over) into ``warped`` and ``covered``
+        (host, ROI coordinates, changed in place), Poisson-blended into what
         surrounds them (the face drawn so far, else the target): the other side is lit differently,
         and pasted as it is each patch would show its own edge."""
         # target point i drawn from source point MIRROR[i]: each triangle from its mirror triangle
         extra, drawn = self.backend.warp_triangles(
-            self.prepared.image, self._mirror_points, warp_pts, self._mirror_guide, shape, cull_backfacing=cull
+            source, self._mirror_points, warp_pts, self._mirror_guide, shape, cull_backfacing=cull
         )
         fill = cv2.bitwise_and(drawn, cv2.bitwise_not(covered))
         contours, _ = cv2.findContours(fill, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

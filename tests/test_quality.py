@@ -1042,7 +1042,7 @@ def test_mirror_patches_are_each_fitted_in_on_their_own(shared_faces, detector):
         warped, covered = fs.backend.warp_triangles(fs.prepared.image, fs.prepared.points, dst, fs._triangles, shape)
         extra, drawn = fs.backend.warp_triangles(fs.prepared.image, fs._mirror_points, dst, fs._mirror_guide, shape)
         fill = (drawn > 0) & (covered == 0)
-        fs._fill_from_mirror(warped, covered, roi, dst, shape, False)
+        fs._fill_from_mirror(fs.prepared.image, warped, covered, roi, dst, shape, False)
     correction = warped.astype(np.float32) - extra.astype(np.float32)
     inner = cv2.erode(fill.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0  # 3 pixels in from its edge
     steps = [np.abs(np.diff(correction, axis=a)).max(axis=2) for a in (0, 1)]
@@ -1159,3 +1159,38 @@ def test_no_hard_edge_where_the_boundary_was_clamped_on_real_photos(shared_faces
 
     plain, faded = excess(0.0), excess(0.03)
     assert faded < 0.6 * plain, (faded, plain)
+
+
+def test_an_open_source_mouth_leaves_no_teeth_between_closed_lips(shared_faces, detector):
+    """img8 and img9 smile with their teeth; img2's mouth is closed. Drawn as they are, the teeth
+    (and the dark gap) reach past the inner-lip landmarks and showed as a dashed white line between
+    img2's lips. The swapper draws closed mouths from the source with the inside of its mouth painted
+    over by its lips (quality.paint_mouth): no teeth-like pixels (lighter than the lips, with under
+    60% of their chroma) are left along the lip line (19 and 36 before)."""
+    target = read_image(shared_faces / "img2.jpg")
+    face = max(detector.detect(target), key=lambda f: f.size)
+    assert quality.mouth_openness(face.points, face.size) < quality.MOUTH_OPEN / 2
+    line = quality.fill(target.shape[:2], face.points[mesh.LIPS_INNER], dilate=int(round(0.015 * face.size))) > 0
+    lips = (quality.fill(target.shape[:2], face.points[mesh.LIPS_OUTER]) > 0) & ~line
+
+    def teeth_like(image: np.ndarray) -> int:
+        lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
+        lum, chroma = lab[:, :, 0], np.hypot(lab[:, :, 1] - 128, lab[:, :, 2] - 128)
+        return int(((lum > np.median(lum[lips]) + 10) & (chroma < 0.6 * np.median(chroma[lips])) & line).sum())
+
+    for name in ("img8.jpg", "img9.jpg"):
+        with FaceSwapper(read_image(shared_faces / name), detector=detector) as fs:
+            assert fs._mouth_painted is not None  # an open mouth
+            painted = teeth_like(fs.swap(target, faces="largest"))
+            fs._mouth_painted = None  # the source as it is
+            drawn = teeth_like(fs.swap(target, faces="largest"))
+        assert drawn >= 15 and painted <= 2, (name, drawn, painted)
+    # where the inside of the source's mouth is asked for (an open target mouth, not kept), it is drawn
+    smiling = read_image(shared_faces / "img9.jpg")
+    open_face = max(detector.detect(smiling), key=lambda f: f.size)
+    assert quality.mouth_openness(open_face.points, open_face.size) > quality.MOUTH_OPEN
+    with FaceSwapper(read_image(shared_faces / "img8.jpg"), detector=detector, keep_mouth=False) as fs:
+        assert fs._mouth_painted is not None
+        first = fs.swap(smiling, faces="largest")
+        fs._mouth_painted = None
+        assert np.array_equal(fs.swap(smiling, faces="largest"), first)  # the painted copy was not used
