@@ -443,6 +443,8 @@ class FaceSwapper:
             a = cv2.GaussianBlur(k_box.astype(np.float32) / 255.0, (0, 0), sigmaX=sigma)
             a = np.maximum(a, k_box > 0)[:, :, None]  # the kept region itself is exactly the target's
             out[kb] = np.clip(roi[kb] * a + out[kb] * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+        if source is self._mouth_painted and not mouth_open:  # the painted mouth gets the target's line
+            quality.lip_line(out, roi, dst_pts, face.size)
         if not in_place:
             image[y0:y1, x0:x1] = out
         info.swapped = True

@@ -198,9 +198,10 @@ def paint_mouth(image: np.ndarray, points: np.ndarray, face_size: float, backend
     by 1% of the face size, within the outer lips' grown by 0.5%) is painted with the lips' smooth
     colour (normalised convolution over 2% of the face size) as the guide of a Poisson solve
     (``backend``) whose boundary is the lips around it. Painting only the teeth left the gap's dark
-    pixels as a dashed line; painting the teeth the gap's colour, a thick dark one. ``points`` (468,
-    2) float32 in the image's pixel coordinates, host; ``image`` itself is returned when the lips
-    hold under 16 pixels."""
+    pixels as a dashed line; painting the teeth the gap's colour, a thick dark one. The closed mouth
+    then has no line between its lips: :func:`lip_line` gives it the target's. ``points`` (468, 2)
+    float32 in the image's pixel coordinates, host; ``image`` itself is returned when the lips hold
+    under 16 pixels."""
     h, w = image.shape[:2]
     outer = fill((h, w), points[mesh.LIPS_OUTER])
     inner = fill((h, w), points[mesh.LIPS_INNER], dilate=max(1, int(round(0.01 * face_size))))
@@ -219,6 +220,32 @@ def paint_mouth(image: np.ndarray, points: np.ndarray, face_size: float, backend
     out = image.copy()
     out[box] = backends.poisson_blend(guide, image[box], mouth[box], backend=backend)
     return out
+
+
+def lip_line(result: np.ndarray, target: np.ndarray, points: np.ndarray, face_size: float) -> None:
+    """Darken ``result`` along a closed mouth's lip line as much as the target is darkened there.
+
+    The line between closed lips is shading: the target's lightness over its own mean around it (a
+    Gaussian of 1.5% of the face size), capped at 1, along the inner-lip contour (drawn 0.4% of the
+    face size wide, softened by 0.3%) multiplies the result there. Only the darkening is carried, not
+    the target's colour (its lipstick showed as a red line on the source's lips when blended as it
+    is). ``result``, ``target``: (h, w, 3) uint8 BGR, the same region (``result`` changed in place);
+    ``points``: (468, 2) float32, the target face's mesh in the region's pixel coordinates; host."""
+    h, w = result.shape[:2]
+    line = np.zeros((h, w), np.uint8)
+    cv2.polylines(
+        line, [np.round(points[mesh.LIPS_INNER]).astype(np.int32)], True, 255, max(1, int(round(0.004 * face_size)))
+    )
+    x, y, bw, bh = cv2.boundingRect(line)
+    if not bw:
+        return
+    m = max(2, int(0.03 * face_size))
+    box = (slice(max(y - m, 0), y + bh + m), slice(max(x - m, 0), x + bw + m))
+    alpha = cv2.GaussianBlur(line[box].astype(np.float32) / 255.0, (0, 0), max(0.7, 0.003 * face_size))
+    lum = cv2.cvtColor(target[box], cv2.COLOR_BGR2GRAY).astype(np.float32) + 1.0
+    shade = np.minimum(lum / cv2.GaussianBlur(lum, (0, 0), max(1.0, 0.015 * face_size)), 1.0)
+    gain = (1.0 - alpha + alpha * shade)[:, :, None]
+    result[box] = np.clip(result[box] * gain + 0.5, 0, 255).astype(np.uint8)
 
 
 def skin_grain(image: np.ndarray, skin: np.ndarray, where: np.ndarray, face_size: float) -> np.ndarray:
