@@ -60,6 +60,7 @@ def source_skin(image: np.ndarray, points: np.ndarray, face_size: float) -> np.n
 HAIR_SPREADS = 3.0  # robust spreads yellower (hue) or less red (a*) than the skin: light hair (hair_mask)
 HAIR_GROW_SPREADS = 1.5  # the same, for detailed pixels near the hair found (hair_mask's extension)
 HAIR_DETAIL = 3.0  # fine-detail energy, in medians of the skin's, above which a pixel may extend the hair
+HAIR_GROW = 0.03  # the hair found is grown by this share of the face size (the strands' soft edges)
 
 
 def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.ndarray | None:
@@ -80,8 +81,9 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     are the regions that reach the outline (hair grows in from outside the face; a yellowish spot of
     skin in the middle does not), extended within 8% of the face size by pixels that pass the colour
     tests at HAIR_GROW_SPREADS and show fine detail (HAIR_DETAIL times the skin's median energy:
-    strands as warm as the skin, img12's, which smooth shaded skin is not), and grown by 2% of the
-    face size for the strands' soft edges.
+    strands as warm as the skin, img12's, which smooth shaded skin is not), and grown by HAIR_GROW
+    (3%) of the face size for the strands' soft edges (at 2%, the lighter fringe of img8's strand
+    was left as a mark on the forehead).
     ``image`` (h, w, 3) uint8 BGR and ``points`` (468, 2) float32 in its pixel coordinates, host."""
     h, w = image.shape[:2]
     face = fill((h, w), points[mesh.FACE_OUTLINE])
@@ -136,7 +138,7 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     count, labels = cv2.connectedComponents(cv2.bitwise_or(more8, hair8))
     found = np.unique(labels[hair8 > 0])
     hair8 = np.isin(labels, found[found > 0]).astype(np.uint8) * 255
-    hair8 = dilate_round(hair8, max(1, int(round(0.02 * face_size))))
+    hair8 = dilate_round(hair8, max(1, int(round(HAIR_GROW * face_size))))
     return cv2.bitwise_and(hair8, face)
 
 

