@@ -158,7 +158,9 @@ class FaceSwapper:
             into the face) fades from the mask's edge inwards over this share of the face size
             (:func:`fastswap.quality.fade_correction`), so that an edge the corrected face does not
             match does not lift or darken its whole middle; 0 keeps the plain Poisson solve.
-        keep_mouth: keep the target's mouth interior (teeth, tongue) when its mouth is open.
+        keep_mouth: keep the target's mouth interior (teeth, tongue) when its mouth is open. Either way
+            a closed target mouth is drawn from the source with the inside of its open mouth painted
+            over by its lips (:func:`fastswap.quality.paint_mouth`), and gets the target's lip line.
         keep_eyes: keep the target's eyes when their openness differs much from the source's.
         cull_backfacing: do not draw triangles that face away from the camera in the target.
         mirror: draw the source's triangles that are covered by hair or background, or that face
