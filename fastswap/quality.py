@@ -86,7 +86,7 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     tests at HAIR_GROW_SPREADS and show fine detail (HAIR_DETAIL times the skin's median energy:
     strands as warm as the skin, img12's, which smooth shaded skin is not), and grown by HAIR_GROW
     (3%) of the face size for the strands' soft edges (at 2%, the lighter fringe of img8's strand
-    was left as a mark on the forehead).
+    was left as a mark on the forehead); the skin in its shadow beside it joins it (:func:`hair_shadow`).
     ``image`` (h, w, 3) uint8 BGR and ``points`` (468, 2) float32 in its pixel coordinates, host."""
     h, w = image.shape[:2]
     face = fill((h, w), points[mesh.FACE_OUTLINE])
