@@ -1227,7 +1227,7 @@ def test_the_hairs_shadow_is_painted_over_and_lifted(shared_faces, detector, mon
     forehead = np.zeros(shape, bool)
     forehead[: int(p.points[list(quality.BROW_POINTS), 1].min())] = True
 
-    def steps() -> tuple[float, float, np.ndarray]:
+    def steps() -> tuple[np.ndarray, np.ndarray]:
         painted = p.without_hair("cpu")
         lum = cv2.cvtColor(cv2.GaussianBlur(painted.image, (0, 0), 0.01 * size), cv2.COLOR_BGR2LAB)[:, :, 0]
         return lum.astype(np.float32), painted.hair
