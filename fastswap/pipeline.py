@@ -161,7 +161,9 @@ class FaceSwapper:
         keep_mouth: keep the target's mouth interior (teeth, tongue) when its mouth is open. Either way
             a closed target mouth is drawn from the source with the inside of its open mouth painted
             over by its lips (:func:`fastswap.quality.paint_mouth`), and gets the target's lip line.
-        keep_eyes: keep the target's eyes when their openness differs much from the source's.
+        keep_eyes: keep the target's eyes when their openness differs much from the source's; a
+            closed target eye is pasted by its gradients, at the colour of the face around it
+            (:func:`fastswap.quality.paste_lids`).
         cull_backfacing: do not draw triangles that face away from the camera in the target.
         mirror: draw the source's triangles that are covered by hair or background, or that face
             away (or nearly) in a turned source (in any source, along the outline), from their mirror
@@ -350,6 +352,7 @@ class FaceSwapper:
         # Regions kept from the target: pasted back after blending, so that they never act as a
         # boundary inside the face (a Poisson boundary there would tint the whole face).
         keep = np.zeros(shape, np.uint8)
+        lids = np.zeros(shape, np.uint8)  # kept eyes that are closed in the target: pasted by gradients
         # Mesh points that `shape` leaves on the target's: the lips (the mouth's shape is mostly
         # expression: a smile, pursed lips; carried over, it cost landmark error for little identity,
         # bench/quality.py over all sources) and the edges of regions kept from the target.
@@ -368,7 +371,10 @@ class FaceSwapper:
                 a = quality.eye_openness(self.prepared.points, loop)
                 b = quality.eye_openness(dst_pts, loop)
                 if max(a, b) / max(min(a, b), 1e-3) > quality.EYE_RATIO_DIFF:
-                    keep |= quality.fill(shape, dst_pts[loop], dilate=grow)
+                    region = quality.fill(shape, dst_pts[loop], dilate=grow)
+                    keep |= region
+                    if b < a:
+                        lids |= region
                     info.kept_from_target.append(name)
                     pinned.append(loop)
         warp_pts = dst_pts
@@ -436,6 +442,9 @@ class FaceSwapper:
             blend = quality.alpha_blend if self.blend == "alpha" else quality.multiband_blend
             out = blend(filled, roi, alpha)
             in_place = False
+        if lids.any():
+            quality.paste_lids(out, roi, lids, self.backend)
+            keep &= ~lids
         kx, ky, kw, kh = cv2.boundingRect(keep)
         if kw:
             sigma = max(1.0, grow / 2)

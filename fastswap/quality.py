@@ -342,6 +342,36 @@ def paint_mouth(image: np.ndarray, points: np.ndarray, face_size: float, backend
     return out
 
 
+def paste_lids(out: np.ndarray, target: np.ndarray, lids: np.ndarray, backend) -> None:
+    """Paste the target's closed eyes (``lids``) into ``out`` by their gradients, in place.
+
+    A closed target eye is kept from the target (the source's open eye squeezed onto it would show
+    its iris through the lids), but pasted as it is, the target's bare eyelid showed as a patch of
+    its own skin inside a made-up source's eye shadow (the group photo's faces with img2 as the
+    source). Here each region is solved as a Poisson equation (normal cloning, on ``backend``):
+    the target's lashes and lid crease, at the colour of the face drawn around them. It is solved on
+    log-encoded values (uint8, ``_LOG``), so the correction is a ratio: against a made-up source's
+    dark eye shadow an additive one took a quarter of a lid's pixels to black. Open target
+    eyes kept from a closed source eye are not pasted this way (their white would take the tint of
+    the skin around them). ``out`` and ``target`` (h, w, 3) uint8 BGR, ``lids`` (h, w) uint8 (255
+    on the regions), host; ``backend`` a module from :func:`fastswap.backends.get_backend`."""
+    x, y, bw, bh = cv2.boundingRect(lids)
+    if not bw:
+        return
+    h, w = lids.shape
+    box = (slice(max(y - 2, 0), min(y + bh + 2, h)), slice(max(x - 2, 0), min(x + bw + 2, w)))
+    m = lids[box].copy()
+    m[0, :] = m[-1, :] = 0  # the frame is the boundary
+    m[:, 0] = m[:, -1] = 0
+    solved = backend.poisson_blend(cv2.LUT(target[box], _LOG), cv2.LUT(out[box], _LOG), m)
+    out[box] = cv2.LUT(solved, _EXP)
+
+
+# uint8 <-> log-encoded uint8 (paste_lids): 255 log(1 + v) / log(256) and back
+_LOG = np.clip(np.round(255.0 * np.log1p(np.arange(256)) / np.log(256.0)), 0, 255).astype(np.uint8)
+_EXP = np.clip(np.round(np.expm1(np.arange(256) * np.log(256.0) / 255.0)), 0, 255).astype(np.uint8)
+
+
 def lip_line(result: np.ndarray, target: np.ndarray, points: np.ndarray, face_size: float) -> None:
     """Darken ``result`` along a closed mouth's lip line as much as the target is darkened there.
 
