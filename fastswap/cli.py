@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
             help="draw the source's eyes even where their openness differs from the target's",
         )
         sp.add_argument(
+            "--no-keep-hair",
+            dest="keep_hair",
+            action="store_false",
+            help="draw the source's face over the target's hair where it reaches over the target's face",
+        )
+        sp.add_argument(
             "--no-cull",
             dest="cull_backfacing",
             action="store_false",
@@ -240,6 +246,7 @@ def quality_options(a: argparse.Namespace) -> dict:
         "color_correct": a.color_correct,
         "keep_mouth": a.keep_mouth,
         "keep_eyes": a.keep_eyes,
+        "keep_hair": a.keep_hair,
         "cull_backfacing": a.cull_backfacing,
         "mirror": a.mirror,
         "fill_hair": a.fill_hair,

@@ -32,7 +32,8 @@ class FaceInfo:
     confidence: float  # detector score x share of the mesh facing the camera
     swapped: bool
     roi: tuple[int, int, int, int] = (0, 0, 0, 0)  # x0, y0, x1, y1
-    # "mouth", "left_eye", "right_eye"; "outline": part of it (source triangles stretched over STRETCH_MAX)
+    # "mouth", "left_eye", "right_eye"; "outline": part of it (source triangles stretched over STRETCH_MAX);
+    # "hair": the target's hair (or background) over its face, left in front (quality.hair_over)
     kept_from_target: list[str] = field(default_factory=list)
     reason: str = ""
     mask: np.ndarray | None = None
@@ -164,6 +165,9 @@ class FaceSwapper:
         keep_eyes: keep the target's eyes when their openness differs much from the source's; a
             closed target eye is pasted by its gradients, at the colour of the face around it
             (:func:`fastswap.quality.paste_lids`).
+        keep_hair: leave the target's own hair (and background) where it reaches over its face from the
+            outline (a fringe, strands over a temple, hair hanging over the cheeks) in front of the new
+            face (:func:`fastswap.quality.hair_over`); off: the source's face is drawn over it.
         cull_backfacing: do not draw triangles that face away from the camera in the target.
         mirror: draw the source's triangles that are covered by hair or background, or that face
             away (or nearly) in a turned source (in any source, along the outline), from their mirror
@@ -207,6 +211,7 @@ class FaceSwapper:
         color_correct: bool = True,
         keep_mouth: bool = True,
         keep_eyes: bool = True,
+        keep_hair: bool = True,
         cull_backfacing: bool = True,
         mirror: bool = True,
         fill_hair: bool = True,
@@ -227,6 +232,7 @@ class FaceSwapper:
         self.backend = get_backend(backend)
         self.blend = "poisson" if blend == "normal" else blend
         self.color_correct, self.keep_mouth, self.keep_eyes = color_correct, keep_mouth, keep_eyes
+        self.keep_hair = keep_hair
         self.cull_backfacing, self.mask_region = cull_backfacing, mask_region
         if not 0.0 <= float(shape) <= 1.0:
             raise InputError(f"shape must be in [0, 1], got {shape!r}")
@@ -400,6 +406,11 @@ class FaceSwapper:
         roi = np.ascontiguousarray(image[y0:y1, x0:x1])
         if len(self._mirror_guide):
             self._fill_from_mirror(source, warped, covered, roi, warp_pts, shape, cull)
+        if self.keep_hair:  # the target's hair over its face stays in front (the mask is built from `covered`)
+            over = quality.hair_over(roi, dst_pts, face.size)
+            if over is not None:
+                covered &= cv2.bitwise_not(over)
+                info.kept_from_target.append("hair")
         mask = face_mask(dst_pts, covered, face.size)
         if self.mask_region == "brows":
             mask &= quality.below_brows(shape, dst_pts)

@@ -57,6 +57,43 @@ def source_skin(image: np.ndarray, points: np.ndarray, face_size: float) -> np.n
     return np.where(off > 0, 0, 255).astype(np.uint8)
 
 
+HAIR_OVER_WORK = 200.0  # hair_over works on the target at a face size of at most this many pixels
+
+
+def hair_over(image: np.ndarray, points: np.ndarray, face_size: float) -> np.ndarray | None:
+    """Hair (and background) over a target face, reaching in from its outline: (h, w) uint8, 255 on
+    it, or None where there is none. The swap leaves the target's own pixels there, so a fringe, a
+    strand over a temple or hair hanging over the cheeks stays in front of the new face instead of
+    being painted over by the source's skin.
+
+    The same tests as the source's, on the target: :func:`source_skin` (pixels far from the face's
+    own skin colour: dark or bright hair, background, a shadow at the jaw, in the outer 15% of the
+    face, reaching in from the outline) and :func:`hair_mask` (light hair, by its colour, with its
+    shadow). Both run on the image scaled to a face size of at most HAIR_OVER_WORK pixels (the hair's
+    shape, not its strands: a few ms per face) and come back up, bilinear. ``image`` (h, w, 3) uint8
+    BGR and ``points`` (468, 2) float32 in its pixel coordinates, host."""
+    h, w = image.shape[:2]
+    k = max(1.0, face_size / HAIR_OVER_WORK)
+    small, pts = image, np.asarray(points, np.float32)
+    if k > 1.0:
+        size = (max(8, round(w / k)), max(8, round(h / k)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        pts = pts * np.array([size[0] / w, size[1] / h], np.float32)
+    over = np.zeros(small.shape[:2], np.uint8)
+    skin = source_skin(small, pts, face_size / k)
+    if skin is not None:
+        over |= cv2.bitwise_not(skin)
+    light = hair_mask(small, pts, face_size / k)
+    if light is not None:
+        over |= light
+    over &= fill(small.shape[:2], pts[mesh.FACE_OUTLINE])
+    if not over.any():
+        return None
+    if k > 1.0:
+        over = cv2.resize(over, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.threshold(over, 127, 255, cv2.THRESH_BINARY)[1]
+
+
 HAIR_SPREADS = 3.0  # robust spreads yellower (hue) or less red (a*) than the skin: light hair (hair_mask)
 HAIR_GROW_SPREADS = 1.5  # the same, for detailed pixels near the hair found (hair_mask's extension)
 HAIR_DETAIL = 3.0  # fine-detail energy, in medians of the skin's, above which a pixel may extend the hair

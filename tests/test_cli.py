@@ -110,6 +110,7 @@ def test_help_and_entry_point(tmp_path):
         ("--no-color-correct", "color_correct"),
         ("--no-keep-mouth", "keep_mouth"),
         ("--no-keep-eyes", "keep_eyes"),
+        ("--no-keep-hair", "keep_hair"),
         ("--no-cull", "cull_backfacing"),
         ("--no-mirror", "mirror"),
         ("--no-fill-hair", "fill_hair"),
