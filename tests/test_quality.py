@@ -1332,3 +1332,31 @@ def test_the_targets_hair_over_its_face_stays_in_front(shared_faces, detector):
         moved[keep] = float(diff[core].mean())
         assert (diff[inside & ~(over > 0)] > 8).mean() > 0.5  # the face itself is swapped either way
     assert moved[True] < 1.0 and moved[False] > 15, moved
+
+
+def test_a_targets_warm_skin_is_not_taken_for_its_hair(shared_faces, detector, monkeypatch):
+    """On a target, the light-hair colour test alone takes img18's warmer jaw and a patch of his
+    forehead for hair (17% of his face at hair_over's working size), where the swap would leave his
+    own cheek; only the parts with the fine detail of strands are kept (quality._strands), and
+    nothing of his face is left to him; img3's hair is kept all the same."""
+    from fastswap.pipeline import face_roi
+
+    shares = {}
+    for name in ("img18.jpg", "img3.jpg"):
+        image = read_image(shared_faces / name)
+        face = max(detector.detect(image), key=lambda f: f.size)
+        pts = face.points[: mesh.NUM_MESH_POINTS]
+        inside = quality.fill(image.shape[:2], pts[mesh.FACE_OUTLINE]) > 0
+        x0, y0, x1, y1 = face_roi(pts, image.shape[:2], max(4.0, 0.04 * face.size))  # as the pipeline
+        crop, local = image[y0:y1, x0:x1], pts - (x0, y0)
+        for strands in (True, False):
+            if not strands:
+                monkeypatch.setattr(quality, "_strands", lambda image, points, size, hair: hair)
+            over = quality.hair_over(np.ascontiguousarray(crop), local, face.size)
+            found = np.zeros(image.shape[:2], bool)
+            if over is not None:
+                found[y0:y1, x0:x1] = over > 0
+            shares[name, strands] = float((found & inside).sum() / inside.sum())
+            monkeypatch.undo()
+    assert shares["img18.jpg", False] > 0.1 and shares["img18.jpg", True] < 0.01, shares
+    assert shares["img3.jpg", True] > 0.2, shares
