@@ -91,10 +91,11 @@ def _parser() -> argparse.ArgumentParser:
             help="draw the source's eyes even where their openness differs from the target's",
         )
         sp.add_argument(
-            "--no-keep-hair",
+            "--keep-hair",
             dest="keep_hair",
-            action="store_false",
-            help="draw the source's face over the target's hair where it reaches over the target's face",
+            action="store_true",
+            help="leave the target's hair where it reaches over the target's face in front of the new face "
+            "(off by default: see the README's Quality section)",
         )
         sp.add_argument(
             "--no-cull",

@@ -110,7 +110,6 @@ def test_help_and_entry_point(tmp_path):
         ("--no-color-correct", "color_correct"),
         ("--no-keep-mouth", "keep_mouth"),
         ("--no-keep-eyes", "keep_eyes"),
-        ("--no-keep-hair", "keep_hair"),
         ("--no-cull", "cull_backfacing"),
         ("--no-mirror", "mirror"),
         ("--no-fill-hair", "fill_hair"),
@@ -132,6 +131,24 @@ def test_off_switches_reach_the_swapper(command, flag, option):
     assert inspect.signature(FaceSwapper).parameters[option].default is True
     assert quality_options(_parser().parse_args(command))[option] is True
     assert quality_options(_parser().parse_args([*command, flag]))[option] is False
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["swap", "s.jpg", "t.jpg", "-o", "o.png"],
+        ["batch", "--source", "s.jpg", "--targets", "in", "-o", "out"],
+    ],
+)
+def test_on_switches_reach_the_swapper(command):
+    import inspect
+
+    from fastswap import FaceSwapper
+    from fastswap.cli import _parser, quality_options
+
+    assert inspect.signature(FaceSwapper).parameters["keep_hair"].default is False
+    assert quality_options(_parser().parse_args(command))["keep_hair"] is False
+    assert quality_options(_parser().parse_args([*command, "--keep-hair"]))["keep_hair"] is True
 
 
 @pytest.mark.parametrize(("flag", "option", "value"), [("--shape", "shape", 0.5), ("--fade", "fade", 0.0)])

@@ -302,7 +302,7 @@ def test_open_mouth_of_the_target_is_kept(demo, demo_faces, detector):
     lips = quality.fill(demo["astronaut"].shape[:2], face.points[mesh.LIPS_INNER])
     inner = cv2.erode(lips, np.ones((3, 3), np.uint8)) > 0
     res, info = swap_info(demo, detector, keep_mouth=True)
-    assert [k for k in info.kept_from_target if k != "hair"] == ["mouth"]  # her fringe stays too
+    assert info.kept_from_target == ["mouth"]
     assert np.array_equal(res.image[inner], demo["astronaut"][inner])
     res2, info2 = swap_info(demo, detector, keep_mouth=False)
     assert "mouth" not in info2.kept_from_target
@@ -365,10 +365,7 @@ def test_backfacing_triangles_are_not_drawn(shared_faces, demo, detector):
     assert quality.visible_fraction(faces[turned].points) < 0.95
     masks = {}
     for cull in (True, False):
-        # keep_hair off: the far side's background, which it leaves to the target, is what is culled
-        with FaceSwapper(
-            demo["grace_hopper"], detector=detector, debug=True, cull_backfacing=cull, keep_hair=False
-        ) as fs:
+        with FaceSwapper(demo["grace_hopper"], detector=detector, debug=True, cull_backfacing=cull) as fs:
             masks[cull] = int((fs.swap_report(group, faces=[turned]).faces[0].mask > 0).sum())
     assert masks[True] < masks[False]
 
@@ -1103,8 +1100,7 @@ def test_outline_stretched_far_onto_the_target_is_left_to_it(shared_faces, detec
     monkeypatch.setattr(quality, "EDGE_FEATHER", 0.0)
 
     def lighter_on_the_edge() -> int:
-        # keep_hair off: it leaves the cheek's rim and the background's bleed to the target too
-        with FaceSwapper(source, detector=detector, debug=True, keep_hair=False) as fs:
+        with FaceSwapper(source, detector=detector, debug=True) as fs:
             res = fs.swap_report(target, faces="largest")
         info = res.faces[0]
         x0, y0, x1, y1 = info.roi
@@ -1167,8 +1163,7 @@ def test_no_hard_edge_where_the_boundary_was_clamped_on_real_photos(shared_faces
 
     def excess(width: float) -> float:
         monkeypatch.setattr(quality, "EDGE_FEATHER", width)
-        # keep_hair off: it leaves most of the shadowed chin to the target (quality.hair_over)
-        with FaceSwapper(source, detector=detector, debug=True, keep_hair=False) as fs:
+        with FaceSwapper(source, detector=detector, debug=True) as fs:
             res = fs.swap_report(group, faces=[turned])
         info = res.faces[0]
         x0, y0, x1, y1 = info.roi
@@ -1312,7 +1307,7 @@ def test_no_light_fringe_is_left_beside_painted_hair(shared_faces, detector, mon
 
 def test_the_targets_hair_over_its_face_stays_in_front(shared_faces, detector):
     """img3's hair hangs over her temples and cheeks (quality.hair_over finds a quarter of the face
-    inside the outline, 27%): with keep_hair (default) the swap leaves it in front of the new face,
+    inside the outline, 27%): with keep_hair the swap leaves it in front of the new face,
     the target's own pixels there (away from its edge: off by 0 levels on average); with it off, the
     source's skin is drawn over it (26 levels)."""
     target = read_image(shared_faces / "img3.jpg")
