@@ -435,7 +435,8 @@ def paste_lids(out: np.ndarray, target: np.ndarray, lids: np.ndarray, backend) -
     m[0, :] = m[-1, :] = 0  # the frame is the boundary
     m[:, 0] = m[:, -1] = 0
     solved = backend.poisson_blend(cv2.LUT(target[box], _LOG), cv2.LUT(out[box], _LOG), m)
-    out[box] = cv2.LUT(solved, _EXP)
+    # only the solved pixels: the log round trip moves the others by a level
+    np.copyto(out[box], cv2.LUT(solved, _EXP), where=m[:, :, None] > 0)
 
 
 # uint8 <-> log-encoded uint8 (paste_lids): 255 log(1 + v) / log(256) and back

@@ -345,6 +345,37 @@ def test_closed_eyes_of_the_target_are_kept(shared_faces, detector):
     assert np.mean(steps) < 0.3 * np.mean(plain), (steps, plain)
 
 
+def test_paste_lids_carries_the_lids_detail_at_the_colour_around_it(backend):
+    """paste_lids on every backend: inside the region the target's detail times a smooth ratio (its
+    log-lightness detail kept), at the region's border the colour of ``out`` around it; outside
+    nothing changes; a region against the image's edge is solved too (the edge is its boundary)."""
+    rng = np.random.default_rng(5)
+    h, w = 60, 80
+    target = np.clip(150 + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)  # a textured lid
+    target[28:32, 10:70] = 40  # lashes
+    out = np.full((h, w, 3), (60, 50, 90), np.uint8)  # dark eye shadow around it
+    lids = np.zeros((h, w), np.uint8)
+    cv2.ellipse(lids, (40, 30), (30, 12), 0, 0, 360, 255, -1)
+    lids[:, :3] = 0
+    lids[40:, 60:] = 255  # a second region, against the image's corner
+    before = out.copy()
+    quality.paste_lids(out, target, lids, backend)
+    inside = lids > 0
+    assert np.array_equal(out[~inside], before[~inside])
+    core = cv2.erode(lids, np.ones((3, 3), np.uint8), iterations=3) > 0
+    ring = inside & ~(cv2.erode(lids, np.ones((3, 3), np.uint8)) > 0)
+    assert np.abs(out[ring].astype(int) - before[ring]).mean() < 12  # meets the colour around it
+    assert np.abs(out[core].astype(int) - target[core]).mean() > 40  # not the bare lid
+    lashes = out[28:32, 20:60].mean(), out[20:26, 20:60].mean()
+    assert lashes[0] < 0.5 * lashes[1]  # the lashes still darker than the lid
+
+    def fine(img: np.ndarray) -> np.ndarray:
+        grey = np.log1p(img.astype(np.float32).mean(axis=2))
+        return grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+
+    assert np.corrcoef(fine(out)[core], fine(target)[core])[0, 1] > 0.9
+
+
 @pytest.mark.parametrize("blend", ["alpha", "multiband"])
 def test_feathered_blends_change_the_face_and_leave_no_box(demo, demo_faces, detector, blend):
     res, info = swap_info(demo, detector, blend=blend)
