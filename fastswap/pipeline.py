@@ -167,10 +167,10 @@ class FaceSwapper:
             (:func:`fastswap.quality.paste_lids`).
         keep_hair: leave the target's own hair (and background) where it reaches over its face from the
             outline (a fringe, strands over a temple, hair hanging over the cheeks) in front of the new
-            face (:func:`fastswap.quality.hair_over`). Off by default: the recognizer of
-            bench/quality.py then finds the faces framed by img3's hair closer to img3 (over all 420
-            pairs, 415 closer to the source against 419, distance to the source 0.465 against 0.455);
-            off, the source's face is drawn over that hair.
+            face (:func:`fastswap.quality.hair_over`; about 5 ms per face). Off by default: the
+            recognizer of bench/quality.py then finds faces framed by img3's hair closer to img3
+            (over all 420 pairs, 415 closer to the source against 419, distance to the source 0.462
+            against 0.455); off, the source's face is drawn over that hair.
         cull_backfacing: do not draw triangles that face away from the camera in the target.
         mirror: draw the source's triangles that are covered by hair or background, or that face
             away (or nearly) in a turned source (in any source, along the outline), from their mirror

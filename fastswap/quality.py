@@ -422,7 +422,9 @@ def paste_lids(out: np.ndarray, target: np.ndarray, lids: np.ndarray, backend) -
     source). Here each region is solved as a Poisson equation (normal cloning, on ``backend``):
     the target's lashes and lid crease, at the colour of the face drawn around them. It is solved on
     log-encoded values (uint8, ``_LOG``), so the correction is a ratio: against a made-up source's
-    dark eye shadow an additive one took a quarter of a lid's pixels to black. Open target
+    dark eye shadow an additive one took a quarter of a lid's pixels to black. (The 8-bit codes
+    keep the result within about 3 levels of the exact float solution, 0.7 on average, on a
+    synthetic lid.) Open target
     eyes kept from a closed source eye are not pasted this way (their white would take the tint of
     the skin around them). ``out`` and ``target`` (h, w, 3) uint8 BGR, ``lids`` (h, w) uint8 (255
     on the regions), host; ``backend`` a module from :func:`fastswap.backends.get_backend`."""
