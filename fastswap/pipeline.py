@@ -115,7 +115,7 @@ def prepare_source(
         raise InputError(f"source_face must be 'largest' or 0..{len(faces) - 1}, got {source_face!r}")
     pts = face.points[: mesh.NUM_MESH_POINTS]
     x0, y0, x1, y1 = face_roi(pts, img.shape[:2], pad=2.0)
-    image = np.ascontiguousarray(img[y0:y1, x0:x1])
+    image = img[y0:y1, x0:x1].copy()  # its own pixels: never a view of the caller's array
     points = np.ascontiguousarray(pts - (x0, y0), np.float32)
     return PreparedSource(image=image, points=points, face=face, skin=quality.source_skin(image, points, face.size))
 
@@ -406,7 +406,9 @@ class FaceSwapper:
         warped, covered = self.backend.warp_triangles(
             source, self.prepared.points, warp_pts, triangles, shape, cull_backfacing=cull
         )
-        roi = np.ascontiguousarray(image[y0:y1, x0:x1])
+        # a copy, always: the face is drawn into `image` in place, and `roi` must keep the target's pixels
+        # (a region as wide as the image is contiguous, and ascontiguousarray returned a view of it)
+        roi = image[y0:y1, x0:x1].copy()
         if len(self._mirror_guide):
             self._fill_from_mirror(source, warped, covered, roi, warp_pts, shape, cull)
         if self.keep_hair:  # the target's hair over its face stays in front (the mask is built from `covered`)

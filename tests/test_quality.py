@@ -309,6 +309,23 @@ def test_open_mouth_of_the_target_is_kept(demo, demo_faces, detector):
     assert np.abs(res2.image[inner].astype(int) - demo["astronaut"][inner]).mean() > 5
 
 
+def test_kept_mouth_survives_a_face_as_wide_as_the_image(demo, detector):
+    """A target cropped to its face: the face's region spans the image's whole width, so the region
+    is contiguous and was not copied; the face, drawn in place, then overwrote the target's pixels
+    that the kept mouth is pasted back from (it came out 110 levels off the target's mouth)."""
+    astronaut = demo["astronaut"]
+    x0, _, x1, _ = (int(v) for v in detector.detect(astronaut)[0].bbox)
+    target = np.ascontiguousarray(astronaut[:, max(0, x0 - 5) : x1 + 5])
+    face = max(detector.detect(target), key=lambda f: f.size)
+    with FaceSwapper(demo["grace_hopper"], detector=detector) as fs:
+        res = fs.swap_report(target, faces="largest")
+    x0, _, x1, _ = res.faces[0].roi
+    assert (x0, x1) == (0, target.shape[1]) and res.faces[0].kept_from_target == ["mouth"]
+    lips = quality.fill(target.shape[:2], face.points[mesh.LIPS_INNER])
+    inner = cv2.erode(lips, np.ones((3, 3), np.uint8)) > 0
+    assert inner.sum() > 50 and np.array_equal(res.image[inner], target[inner])
+
+
 def test_closed_eyes_of_the_target_are_kept(shared_faces, detector):
     """A closed target eye is kept from the target (its lashes, not the source's open eye squeezed
     flat), pasted by its gradients (:func:`quality.paste_lids`): with img2 (dark eye shadow) as the
