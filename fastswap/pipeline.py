@@ -20,6 +20,7 @@ FaceSelection = str | int | Sequence[int]
 BLENDS = ("poisson", "mixed", "alpha", "multiband", "normal")  # "normal" is an alias of "poisson"
 MASK_REGIONS = ("face", "brows")
 SHAPE = 0.2  # default share of the source's face proportions (see quality.identity_shape)
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # the 4 neighbours: a Poisson solve's boundary ring
 MIN_SOURCE_VISIBLE = 0.6  # a source seen more from the side than this is refused (stretched texture)
 
 
@@ -515,6 +516,20 @@ class FaceSwapper:
             cv2.copyTo(warped[box], covered[box], around)  # the face drawn so far, else the target
             guide = around.copy()
             cv2.copyTo(extra[box], drawn[box], guide)
+            # The solve takes the guide's differences across the patch's edge too. Where the mirror
+            # triangles end at its edge with the face drawn so far, the guide's pixel beyond it was that
+            # face, and the step between the two sides' lighting was carried into the patch: a dark box
+            # on the cheek (img1 into img18). There the guide is the patch's own texture, carried one
+            # pixel out. (Beyond its edge with the target, guide and boundary are both the target's
+            # pixel, which cancels: the patch keeps its own level there, as it should.)
+            face_only = cv2.bitwise_and(covered[box], cv2.bitwise_not(drawn[box]))
+            beyond = cv2.bitwise_and(cv2.dilate(own, _CROSS), face_only)
+            if beyond.any():
+                weight = (own > 0).astype(np.float32)
+                num = cv2.blur(extra[box].astype(np.float32) * weight[:, :, None], (3, 3))
+                den = cv2.blur(weight, (3, 3))
+                near = np.clip(num / np.maximum(den, 1e-6)[:, :, None] + 0.5, 0, 255).astype(np.uint8)
+                cv2.copyTo(near, beyond, guide)
             solved = self.backend.poisson_blend(guide, around, own, mode="normal")
             np.copyto(warped[box], solved, where=own[:, :, None] > 0)
         np.bitwise_or(covered, fill, out=covered)

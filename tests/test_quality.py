@@ -1123,6 +1123,42 @@ def test_mirror_patches_are_each_fitted_in_on_their_own(shared_faces, detector):
     assert fill.sum() > 500 and worst < 6, (fill.sum(), worst)
 
 
+def test_a_mirror_patch_meets_the_face_drawn_beside_it(shared_faces, detector, monkeypatch):
+    """A patch drawn from the source's other side meets the face drawn so far without a step. Where
+    its mirror triangles ended at that edge, the guide's pixel beyond it was the face, and the solve
+    carried the step between the two sides' lighting into the patch: a dark box on the cheek, 40 to
+    60 levels darker than the face beside it (img1 into img18, near the ear). Across the patch's
+    edge with the face, the step is now about the face's own from one pixel to the next."""
+    import fastswap.pipeline as pipeline
+
+    seen = []
+    fill_from_mirror = pipeline.FaceSwapper._fill_from_mirror
+
+    def spy(self, source, warped, covered, *args) -> None:
+        before, face_drawn = warped.astype(np.float32), covered > 0
+        fill_from_mirror(self, source, warped, covered, *args)
+        seen.append((before, face_drawn, warped.astype(np.float32), (covered > 0) & ~face_drawn))
+
+    monkeypatch.setattr(pipeline.FaceSwapper, "_fill_from_mirror", spy)
+    with FaceSwapper(read_image(shared_faces / "img1.jpg"), detector=detector) as fs:
+        fs.swap(read_image(shared_faces / "img18.jpg"), faces="largest")
+    assert len(seen) == 1, "img1 has triangles drawn from its other side"
+    before, face_drawn, after, fill = seen[0]
+    across, own = [], []
+    for a in (0, 1):
+        for d in (1, -1):  # each pixel against its neighbour d steps along axis a
+            nb_before, nb_drawn = np.roll(before, d, axis=a), np.roll(face_drawn, d, axis=a)
+            across.append(np.abs(after - nb_before).mean(axis=2)[fill & nb_drawn])
+            own.append(np.abs(before - nb_before).mean(axis=2)[face_drawn & nb_drawn])
+    step, texture = np.concatenate(across), np.concatenate(own)
+    assert fill.sum() > 2000 and len(step) > 100, (fill.sum(), len(step))
+    assert step.mean() < 1.5 * texture.mean() and np.percentile(step, 95) < 15, (
+        step.mean(),
+        np.percentile(step, 95),
+        texture.mean(),
+    )
+
+
 def test_outline_stretched_far_onto_the_target_is_left_to_it(shared_faces, detector, monkeypatch):
     """img14's face is a quarter of img11_reflection's, whose near cheek is turned wide to the camera:
     triangles along img14's outline would be stretched up to 21 times (against the face's scale)
