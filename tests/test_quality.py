@@ -933,7 +933,9 @@ def test_light_hair_over_the_source_is_found_and_painted_over(demo, detector):
     hair = quality.hair_mask(img, pts, size)
     assert hair is not None
     assert (hair[on] > 0).mean() > 0.9, (hair[on] > 0).mean()
-    assert ((hair > 0) & outline & ~painted).sum() < 0.03 * outline.sum()  # the strands' edge, grown 2%
+    # the strands' edge (grown 3%), and the temple's edge beside the eye above them, up to her own
+    # hair, followed step by step: 4.5% of the face (2.9% before, in one step and with an opening)
+    assert ((hair > 0) & outline & ~painted).sum() < 0.05 * outline.sum()
     filled = quality.fill_hair(img, pts, hair, size)
     assert blond_share(img, on) > 0.9 and blond_share(filled, on) < 0.05
     assert (filled[~outline] == img[~outline]).all()  # only the face is painted over
@@ -1002,6 +1004,15 @@ def test_light_hair_on_real_photos(shared_faces, detector):
     face = quality.fill(p.image.shape[:2], p.points[mesh.FACE_OUTLINE]) > 0
     hair = quality.hair_mask(p.image, p.points, p.face.size)
     assert hair is not None and (hair[face] > 0).mean() > 0.04, (hair[face] > 0).mean()
+    # and followed along its length: the strand down her left temple and cheek (the image's left), from
+    # a tenth of the face above the eyes to the lips, within 8% of the outline (a third of it was found
+    # when the extension reached 8% of the face size from the hair found first, once)
+    h, w = face.shape
+    band = face & (quality.erode_round(face.astype(np.uint8) * 255, int(round(0.08 * p.face.size))) == 0)
+    ys, xs = np.mgrid[:h, :w]
+    top = min(p.points[mesh.LEFT_EYE][:, 1].mean(), p.points[mesh.RIGHT_EYE][:, 1].mean()) - 0.1 * p.face.size
+    side = band & (xs < p.points[:, 0].mean()) & (ys > top) & (ys < p.points[mesh.LIPS_OUTER][:, 1].mean())
+    assert side.sum() > 500 and (hair[side] > 0).mean() > 0.8, (side.sum(), (hair[side] > 0).mean())
     # the painted-over hair carries the skin's fine texture (grain): the spread of img3's lightness
     # between 0.15% and 0.6% of the face size inside the painted area about the skin's (0.12 of it
     # without the grain: smooth smudges beside the skin's pores)
