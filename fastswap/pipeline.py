@@ -20,7 +20,6 @@ FaceSelection = str | int | Sequence[int]
 BLENDS = ("poisson", "mixed", "alpha", "multiband", "normal")  # "normal" is an alias of "poisson"
 MASK_REGIONS = ("face", "brows")
 SHAPE = 0.2  # default share of the source's face proportions (see quality.identity_shape)
-_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # the 4 neighbours: a Poisson solve's boundary ring
 MIN_SOURCE_VISIBLE = 0.6  # a source seen more from the side than this is refused (stretched texture)
 
 
@@ -523,7 +522,7 @@ class FaceSwapper:
             # pixel out. (Beyond its edge with the target, guide and boundary are both the target's
             # pixel, which cancels: the patch keeps its own level there, as it should.)
             face_only = cv2.bitwise_and(covered[box], cv2.bitwise_not(drawn[box]))
-            beyond = cv2.bitwise_and(cv2.dilate(own, _CROSS), face_only)
+            beyond = cv2.bitwise_and(quality.boundary_ring(own), face_only)
             if beyond.any():
                 weight = (own > 0).astype(np.float32)
                 num = cv2.blur(extra[box].astype(np.float32) * weight[:, :, None], (3, 3))

@@ -102,6 +102,14 @@ def hair_over(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
     return cv2.threshold(over, 127, 255, cv2.THRESH_BINARY)[1]
 
 
+def _hair_detail(image: np.ndarray, face_size: float) -> np.ndarray:
+    """The fine-detail energy that tells strands from skin (:func:`hair_mask`, :func:`_strands`):
+    :func:`detail_energy` of the luma over 0.5% and 1.5% of the face size, (h, w) float32.
+    ``image`` (h, w, 3) uint8 BGR, host."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return detail_energy(grey, max(0.5, 0.005 * face_size), 2 * int(round(0.015 * face_size)) + 1)
+
+
 def _strands(image: np.ndarray, points: np.ndarray, face_size: float, hair: np.ndarray) -> np.ndarray:
     """The connected parts of ``hair`` ((h, w) uint8, :func:`hair_mask`) whose median fine-detail
     energy (:func:`detail_energy`, as hair_mask measures it) is at least HAIR_DETAIL times the skin's
@@ -109,8 +117,7 @@ def _strands(image: np.ndarray, points: np.ndarray, face_size: float, hair: np.n
     warm skin. On the photos here the hair's parts measure 4.5 to 31 times the skin's, img18's skin
     taken for hair 0.4 to 2.0. ``image`` (h, w, 3) uint8 BGR, ``points`` (468, 2) float32; host."""
     h, w = hair.shape
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    energy = detail_energy(grey, max(0.5, 0.005 * face_size), 2 * int(round(0.015 * face_size)) + 1)
+    energy = _hair_detail(image, face_size)
     inner = erode_round(fill((h, w), points[mesh.FACE_OUTLINE]), max(1, int(round(0.15 * face_size))))
     sel = (inner > 0) & (feature_mask((h, w), points, face_size) == 0) & (hair == 0)
     if sel.sum() < 64:
@@ -205,13 +212,12 @@ def hair_mask(image: np.ndarray, points: np.ndarray, face_size: float) -> np.nda
         return None
     hair8 = np.isin(labels, reaching).astype(np.uint8) * 255
     # extended by what is nearly as yellow (HAIR_GROW_SPREADS) and detailed (strands: fine-detail
-    # energy over HAIR_DETAIL times the skin's median), within 8% of the face size of what was found
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    energy = detail_energy(grey, max(0.5, 0.005 * face_size), 2 * int(round(0.015 * face_size)) + 1)
+    # energy over HAIR_DETAIL times the skin's median) and joins it, within 8% of the face size of
+    # it, step by step (HAIR_GROW_STEPS), so that a strand is followed along its length; no opening
+    # here: only parts joined to the hair found are taken (specks are not), and a thin strand on a
+    # small face is 2 or 3 pixels wide (a 3x3 opening cut img12's strand down her temple from her hair)
+    energy = _hair_detail(image, face_size)
     detailed = energy > HAIR_DETAIL * max(float(np.median(energy[sel])), 1e-3)
-    # Step by step (HAIR_GROW_STEPS), so that a strand is followed along its length; no opening here:
-    # only parts joined to the hair found are taken (specks are not), and a thin strand on a small
-    # face is 2 or 3 pixels wide (a 3x3 opening cut img12's strand down her temple from her hair).
     more = (light_hair(HAIR_GROW_SPREADS) & detailed & allowed).astype(np.uint8) * 255
     reach = max(1, int(round(0.08 * face_size)))
     for _ in range(HAIR_GROW_STEPS):
