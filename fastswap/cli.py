@@ -1,4 +1,4 @@
-"""Command line: ``fastswap swap | demo | info``.
+"""Command line: ``fastswap swap | video | batch | demo | info``.
 
 Exit codes (also in the README):
     0 done; 1 unexpected internal error; 2 usage error or unreadable/invalid input (or an output path
@@ -12,6 +12,7 @@ import argparse
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     common(s)
 
+    v = sub.add_parser(
+        "video",
+        help="swap the source's face into every frame of a video",
+        description="Swap the source's face into every frame of a video and write OUT (.mp4, .mov, .avi or "
+        ".mkv; no sound). Each face is tracked from frame to frame: its landmarks are smoothed over time and "
+        "its kept regions (an open mouth, a closed eye) do not switch on and off, so the swap does not "
+        "flicker. Exit code 4 when no frame has a face (the video is written unchanged).",
+    )
+    v.add_argument("source", help="image with the face to use")
+    v.add_argument("video", help="input video (any format OpenCV's FFmpeg reads)")
+    v.add_argument("-o", "--output", required=True, help="output video path (.mp4, .mov, .avi or .mkv)")
+    v.add_argument(
+        "--faces",
+        type=_faces_arg,
+        default="all",
+        help="faces to replace in each frame: all, largest, or indices left to right like 0,2",
+    )
+    v.add_argument(
+        "--source-face",
+        type=_source_face_arg,
+        default="largest",
+        help="which source face to use: largest (default) or an index left to right",
+    )
+    v.add_argument(
+        "--reference",
+        default=None,
+        metavar="FACE",
+        help="swap only the faces that resemble this photo's face (needs fastswap[reference])",
+    )
+    v.add_argument(
+        "--no-smooth",
+        dest="smooth",
+        action="store_false",
+        help="use each frame's landmarks as detected (no smoothing over time)",
+    )
+    v.add_argument("--quiet", action="store_true", help="no progress output")
+    common(v)
+
     d = sub.add_parser(
         "demo",
         help="swap grace_hopper and astronaut both ways (package-shipped photos)",
@@ -316,6 +355,42 @@ def _cmd_swap(a: argparse.Namespace) -> int:
         print(f"fastswap: {a.target}: no face found in the target; wrote it unchanged to {a.output}", file=sys.stderr)
         return EXIT_NO_TARGET_FACE
     print(f"{a.output}: swapped {len(res.faces_swapped)} of {res.faces_found} face(s)")
+    return 0
+
+
+def _cmd_video(a: argparse.Namespace) -> int:
+    from .imageio import same_file
+    from .pipeline import FaceSwapper
+    from .video import swap_video
+
+    if same_file(a.output, a.source):
+        raise InputError(f"{a.output}: output path is the same file as input {a.source}; refusing to overwrite")
+    with FaceSwapper(
+        a.source, model=a.model, source_face=a.source_face, max_pixels=a.max_pixels, **quality_options(a)
+    ) as fs:
+        faces = a.faces
+        if a.reference:
+            fs.set_reference(a.reference)
+            faces = "reference"
+        show = None
+        if not a.quiet:
+            last = [time.monotonic()]
+
+            def show(n: int) -> None:
+                now = time.monotonic()
+                if now - last[0] >= 5.0:
+                    last[0] = now
+                    print(f"{a.video}: {n} frames", file=sys.stderr, flush=True)
+
+        rep = swap_video(fs, a.video, a.output, faces=faces, smooth=a.smooth, inputs=(a.source,), progress=show)
+    rate = rep.frames / rep.seconds if rep.seconds else 0.0
+    print(
+        f"{a.output}: {rep.frames} frames at {rep.fps:g} fps ({rate:.1f} frames/s), {rep.faces_swapped} face(s) "
+        f"swapped, {rep.frames - rep.frames_with_faces} frame(s) without a face"
+    )
+    if rep.frames_with_faces == 0:
+        print(f"fastswap: {a.video}: no face found in any frame; wrote it unchanged to {a.output}", file=sys.stderr)
+        return EXIT_NO_TARGET_FACE
     return 0
 
 
@@ -452,7 +527,9 @@ def _cmd_batch(a: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fastswap`` command; returns the exit code (see the module docstring)."""
     args = _parser().parse_args(argv)
-    handler = {"swap": _cmd_swap, "demo": _cmd_demo, "info": _cmd_info, "batch": _cmd_batch}[args.command]
+    handler = {"swap": _cmd_swap, "video": _cmd_video, "demo": _cmd_demo, "info": _cmd_info, "batch": _cmd_batch}[
+        args.command
+    ]
     try:
         return handler(args)
     except FastswapError as e:

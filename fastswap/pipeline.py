@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from . import mesh, quality
+from . import mesh, quality, temporal
 from .backends import get_backend
 from .detect import Face, FaceDetector
 from .errors import InputError, NoSourceFaceError
@@ -300,10 +300,73 @@ class FaceSwapper:
         t0 = time.perf_counter()
         found = self.detector.detect(img)
         chosen = self._select_reference(img, found) if faces == "reference" else _select(found, faces)
+        return self._draw(target, img, found, chosen, None, inplace, t0)
+
+    def swap_frames(
+        self,
+        frames: Iterable[ImageLike],
+        *,
+        faces: FaceSelection = "all",
+        fps: float = 30.0,
+        smooth: bool = True,
+        min_cutoff: float = temporal.MIN_CUTOFF,
+        beta: float = temporal.BETA,
+        beta_local: float = temporal.BETA_LOCAL,
+    ) -> Iterator[SwapResult]:
+        """Swap the source face into the frames of a video, in order: one :class:`SwapResult` per frame,
+        as each frame is consumed (``frames`` may be a generator; nothing is held beyond one frame).
+
+        Unlike :meth:`swap` on each frame, each face is followed from frame to frame
+        (:class:`fastswap.temporal.FaceTracks`): its landmarks are smoothed over time (``smooth``, a One
+        Euro filter with ``min_cutoff`` Hz at rest and ``beta`` more per face size per second of the
+        face's motion as a whole, ``beta_local`` more per face size per second of a point's own
+        motion: :class:`fastswap.temporal.LandmarkFilter`), so a face standing still does not
+        shimmer while a moving face or mouth is followed closely; and its yes-or-no decisions (its
+        open mouth or an eye kept from the target, culling, the outline's stretched triangles,
+        ``min_confidence``) keep the previous frame's until clearly reversed, so a kept region does
+        not switch on and off. ``faces``: as for :meth:`swap` (indices
+        count left to right in each frame); with "reference" each face is compared with the reference
+        once, when its track starts.
+
+        Args:
+            frames: host arrays (H, W[, 3|4]) uint8 in the swapper's colour order, or paths.
+            fps: the frames' rate (frames per second): the filter's time scale.
+        Raises:
+            InputError: a bad ``fps``, ``min_cutoff``, ``beta`` or ``beta_local``, or an unusable frame.
+        """
+        tracks = temporal.FaceTracks(fps, smooth=smooth, min_cutoff=min_cutoff, beta=beta, beta_local=beta_local)
+        for n, frame in enumerate(frames):
+            img = load(frame, name=_name(frame, f"frame {n}"), color=self.color, max_pixels=self.max_pixels)
+            t0 = time.perf_counter()
+            tracked = tracks.update(self.detector.detect(img))
+            found = [face for face, _ in tracked]
+            if faces == "reference":
+                chosen = []
+                for i, (face, track) in enumerate(tracked):
+                    if "reference" not in track.state:
+                        track.state["reference"] = bool(self._select_reference(img, [face]))
+                    if track.state["reference"]:
+                        chosen.append(i)
+            else:
+                chosen = _select(found, faces)
+            yield self._draw(frame, img, found, chosen, [track.state for _, track in tracked], False, t0)
+
+    def _draw(
+        self,
+        target: ImageLike,
+        img: np.ndarray,
+        found: list[Face],
+        chosen: list[int],
+        states: list[dict] | None,
+        inplace: bool,
+        t0: float,
+    ) -> SwapResult:
+        """Swap into the ``chosen`` faces of ``found`` in ``img`` (``target`` loaded); ``states``: per
+        face of ``found``, its decisions in the previous frame (:meth:`_swap_one`), or None."""
         t1 = time.perf_counter()
         # a path, or an array that had to be converted, was loaded into an array of our own
         out = img if img is not target or inplace else img.copy()
-        infos = [self._swap_one(out, found[i], i) for i in chosen]
+        infos = [self._swap_one(out, found[i], i, None if states is None else states[i]) for i in chosen]
         chosen = [f.index for f in infos if f.swapped]
         if self.color == "rgb":
             out = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
@@ -337,12 +400,32 @@ class FaceSwapper:
         dist = [self._embedder.distance(self._embedder.describe(img, f), self._reference) for f in found]
         return [i for i, d in enumerate(dist) if d < self._threshold]
 
-    def _swap_one(self, image: np.ndarray, face: Face, index: int) -> FaceInfo:
+    def _swap_one(self, image: np.ndarray, face: Face, index: int, state: dict | None = None) -> FaceInfo:
+        """Swap into one target face of ``image`` (host (H, W, 3) uint8 BGR, drawn in place).
+
+        ``state``: this face's decisions in the previous frame of a video (a dict kept per tracked face,
+        :class:`fastswap.temporal.FaceTracks`; updated here): each yes-or-no decision taken on a
+        measure against a threshold (confidence, culling, an open mouth, an eye kept, an outline
+        triangle too stretched) is then reversed only when its measure has gone clearly past the
+        threshold (:func:`fastswap.temporal.hysteresis`), so a kept region does not switch on and off
+        from frame to frame. None (single images): plain thresholds."""
+
+        def decide(key: str, value: float, threshold: float, margin: float = temporal.MARGIN) -> bool:
+            """``value > threshold``, with the hysteresis of the previous frame's decision in ``state``."""
+            if state is None:
+                return value > threshold
+            state[key] = temporal.hysteresis(value, threshold, state.get(key), margin)
+            return state[key]
+
         pts = face.points[: mesh.NUM_MESH_POINTS]
         visible = quality.visible_fraction(pts)
         confidence = face.score * visible
         info = FaceInfo(index=index, confidence=confidence, swapped=False)
-        if confidence < self.min_confidence:
+        if state is None or self.min_confidence <= 0:
+            confident = confidence >= self.min_confidence
+        else:
+            confident = decide("confident", confidence, self.min_confidence)
+        if not confident:
             info.reason = f"confidence {confidence:.2f} below {self.min_confidence:.2f}"
             return info
         pad = max(4.0, 0.04 * face.size)
@@ -357,7 +440,10 @@ class FaceSwapper:
         shape = (y1 - y0, x1 - x0)
         # A frontal face has a few folded triangles (lip corners, nostrils) from landmark noise; culling
         # them would punch holes in the face. Cull only for a real turn of the head.
-        cull = self.cull_backfacing and visible < quality.TURNED
+        if state is None:
+            cull = self.cull_backfacing and visible < quality.TURNED
+        else:  # turned: the hidden share over 1 - TURNED, reversed past 2% or 4% hidden
+            cull = self.cull_backfacing and decide("turned", 1.0 - visible, 1.0 - quality.TURNED, margin=1 / 3)
         # Regions kept from the target: pasted back after blending, so that they never act as a
         # boundary inside the face (a Poisson boundary there would tint the whole face).
         keep = np.zeros(shape, np.uint8)
@@ -367,7 +453,7 @@ class FaceSwapper:
         # bench/quality.py over all sources) and the edges of regions kept from the target.
         pinned: list[np.ndarray] = [mesh.LIPS_OUTER, mesh.LIPS_INNER]
         grow = max(1, int(round(face.size * 0.015)))
-        mouth_open = quality.mouth_openness(dst_pts, face.size) > quality.MOUTH_OPEN
+        mouth_open = decide("mouth_open", quality.mouth_openness(dst_pts, face.size), quality.MOUTH_OPEN)
         # the inside of the source's mouth only where it is asked for: an open target mouth not kept
         source = self.prepared.image
         if self._mouth_painted is not None and (self.keep_mouth or not mouth_open):
@@ -379,7 +465,7 @@ class FaceSwapper:
             for name, loop in (("left_eye", mesh.LEFT_EYE), ("right_eye", mesh.RIGHT_EYE)):
                 a = quality.eye_openness(self.prepared.points, loop)
                 b = quality.eye_openness(dst_pts, loop)
-                if max(a, b) / max(min(a, b), 1e-3) > quality.EYE_RATIO_DIFF:
+                if decide(name, max(a, b) / max(min(a, b), 1e-3), quality.EYE_RATIO_DIFF):
                     region = quality.fill(shape, dst_pts[loop], dilate=grow)
                     keep |= region
                     if b < a:
@@ -399,7 +485,17 @@ class FaceSwapper:
                 weights=self._shape_weights,
             )
         triangles = self._triangles
-        stretched = outline_stretched(self.prepared.points[triangles], warp_pts[triangles], self._outer)
+        if state is None:
+            stretched = outline_stretched(self.prepared.points[triangles], warp_pts[triangles], self._outer)
+        else:  # per triangle, with the hysteresis of `decide`
+            factor = quality.stretch_factors(self.prepared.points[triangles], warp_pts[triangles])
+            before = state.get("stretched")
+            if before is None:
+                stretched = factor > STRETCH_MAX
+            else:
+                stretched = factor > STRETCH_MAX * np.where(before, 1.0 - temporal.MARGIN, 1.0 + temporal.MARGIN)
+            stretched &= self._outer
+            state["stretched"] = stretched
         if stretched.any():  # the target's own face stays there (the mask is built from what is drawn)
             triangles = np.ascontiguousarray(triangles[~stretched])
             info.kept_from_target.append("outline")

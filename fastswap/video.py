@@ -1,0 +1,148 @@
+"""Video files: read frames with OpenCV, swap them with :meth:`FaceSwapper.swap_frames`, write atomically.
+
+OpenCV reads whatever its FFmpeg can decode and writes MPEG-4 Part 2 (``.mp4``, ``.mov``), Motion
+JPEG (``.avi``) or Xvid (``.mkv``), which every OpenCV wheel can encode. Sound is not carried over.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError, OutputError
+from .imageio import same_file
+
+CODECS = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}  # by the output's extension
+DEFAULT_FPS = 30.0  # when the input does not say
+
+
+@dataclass
+class VideoReport:
+    """What :func:`swap_video` did: frame counts, faces swapped, time."""
+
+    frames: int = 0
+    fps: float = DEFAULT_FPS
+    size: tuple[int, int] = (0, 0)  # width, height
+    frames_with_faces: int = 0  # frames where a face was found
+    faces_swapped: int = 0  # over all frames
+    seconds: float = 0.0
+    per_frame: list[int] = field(default_factory=list)  # faces swapped in each frame
+
+
+def read_frames(path: str | os.PathLike) -> tuple[Iterator[np.ndarray], float, tuple[int, int]]:
+    """Open a video: an iterator over its frames (host (H, W, 3) uint8 BGR, decoded one at a time),
+    its frame rate (DEFAULT_FPS when the file does not give one) and its (width, height).
+
+    Raises:
+        InputError: the file is missing, or OpenCV cannot open it or read a first frame from it.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    cap = cv2.VideoCapture(str(p))
+    if not cap.isOpened():
+        cap.release()
+        raise InputError(f"{p}: cannot open as a video (not a video, or a format OpenCV cannot decode)")
+    ok, first = cap.read()
+    if not ok or first is None:
+        cap.release()
+        raise InputError(f"{p}: no frame could be read (empty, truncated or not a video)")
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    fps = float(fps) if np.isfinite(fps) and 1.0 <= fps <= 1000.0 else DEFAULT_FPS
+    size = (first.shape[1], first.shape[0])
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            frame = first
+            while frame is not None:
+                yield frame
+                ok, frame = cap.read()
+                if not ok:
+                    break
+        finally:
+            cap.release()
+
+    return frames(), fps, size
+
+
+def swap_video(
+    swapper,
+    video_in: str | os.PathLike,
+    video_out: str | os.PathLike,
+    *,
+    faces="all",
+    smooth: bool = True,
+    inputs: tuple = (),
+    progress: Callable[[int], None] | None = None,
+) -> VideoReport:
+    """Swap ``swapper``'s source face (a :class:`fastswap.FaceSwapper`) into every frame of ``video_in``
+    and write ``video_out``, at the input's frame rate and size, with the codec of its extension
+    (``CODECS``).
+
+    The frames go through :meth:`FaceSwapper.swap_frames` (faces tracked, landmarks smoothed over time
+    unless ``smooth`` is off, decisions with hysteresis), one at a time: memory does not grow with the
+    video's length. The video is written to a temporary file beside ``video_out`` and renamed over it
+    only once complete, so a failed or interrupted run leaves no half-written output. ``progress`` is
+    called with the number of frames done after each frame.
+
+    Raises:
+        InputError: an unreadable input, an output extension not in ``CODECS``, or an output path that
+            is the input (or one of ``inputs``).
+        OutputError: the output cannot be created or written.
+    """
+    out = Path(video_out)
+    ext = out.suffix.lower()
+    if ext not in CODECS:
+        raise InputError(f"{out}: the output must end in one of {', '.join(sorted(CODECS))} (got {ext or 'none'!r})")
+    for src in (video_in, *inputs):
+        if isinstance(src, (str, os.PathLike)) and same_file(out, src):
+            raise InputError(f"{out}: output path is the same file as input {src}; refusing to overwrite")
+    frames, fps, size = read_frames(video_in)
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".part{ext}", dir=parent)
+        os.close(fd)
+    except OSError as e:
+        raise OutputError(f"{out}: cannot create output ({e})") from e
+    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*CODECS[ext]), fps, size)
+    report = VideoReport(fps=fps, size=size)
+    t0 = time.perf_counter()
+    try:
+        if not writer.isOpened():
+            raise OutputError(f"{out}: cannot open a {CODECS[ext]} video writer here")
+        rgb = swapper.color == "rgb"  # the file's frames are BGR; such a swapper takes and gives RGB
+        if rgb:
+            frames = (cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames)
+        for res in swapper.swap_frames(frames, faces=faces, fps=fps, smooth=smooth):
+            image = cv2.cvtColor(res.image, cv2.COLOR_RGB2BGR) if rgb else res.image
+            writer.write(image)
+            report.frames += 1
+            report.frames_with_faces += res.faces_found > 0
+            report.faces_swapped += len(res.faces_swapped)
+            report.per_frame.append(len(res.faces_swapped))
+            if progress is not None:
+                progress(report.frames)
+        writer.release()
+        if os.path.getsize(tmp) == 0:
+            raise OutputError(f"{out}: the video writer wrote nothing")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException as e:
+        writer.release()
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise OutputError(f"{out}: cannot write output ({e})") from e
+        raise
+    report.seconds = time.perf_counter() - t0
+    return report
