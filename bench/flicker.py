@@ -17,7 +17,7 @@ before frames are compared, so what is left is what the swap adds:
   out (a detector's fixed bias is not the swap's), in % of the face size: lag behind a moving face
   shows here.
 
-    python bench/flicker.py [--source img2.jpg] [--frames 24] [--targets img5.jpg,img14.jpg]
+    python bench/flicker.py [--source img2.jpg] [--frames 24] [--targets img5.jpg,img14.jpg] [--replot]
 
 Writes bench/results/flicker.json and bench/results/flicker.png.
 """
@@ -25,6 +25,7 @@ Writes bench/results/flicker.json and bench/results/flicker.png.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -84,7 +85,11 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--name", default="flicker", help="results file stem")
+    ap.add_argument("--replot", action="store_true", help="only draw the picture again from the results file")
     args = ap.parse_args()
+    if args.replot:
+        plot(json.loads((RESULTS / f"{args.name}.json").read_text())["summary"], RESULTS / f"{args.name}.png")
+        return
     if not args.faces_dir.is_dir():
         sys.exit(f"{args.faces_dir}: absent (the shared photo set sits beside the checkout)")
     names = sorted(p.name for p in args.faces_dir.glob("img*.jpg"))
@@ -203,7 +208,7 @@ def plot(summary: dict, path: Path) -> None:
         ax.bar(np.arange(len(motions)) + (k - 1.5) * width, med, width, yerr=[lo, hi], label=label, capsize=2)
     ax.set_xticks(np.arange(len(motions)), [f"{mo} ({summary[mo]['clips']} clips)" for mo in motions])
     ax.set_ylabel("frame-to-frame change over the face\n(grey levels, motion undone; median, p25-p75)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"wrote {path}")
