@@ -235,3 +235,27 @@ def test_a_failed_video_leaves_no_output(tmp_path, demo, detector, grace_clip):
     with Broken(demo["astronaut"], detector=detector) as fs, pytest.raises(RuntimeError, match="worker died"):
         swap_video(fs, clip, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.avi"]  # neither the output nor a temporary
+
+
+def test_a_reference_picks_one_face_of_a_group_in_every_frame(shared_faces, detector, demo, tmp_path):
+    pytest.importorskip("dlib", reason="--reference needs the [reference] extra (dlib-bin)")
+    from fastswap.imageio import read_image
+
+    group = read_image(shared_faces / "group-t1.jpg")
+    faces = detector.detect(group)
+    x0, y0, x1, y1 = (int(v) for v in faces[4].bbox)
+    ref = cv2.resize(group[max(0, y0 - 60) : y1 + 60, max(0, x0 - 60) : x1 + 60], None, fx=2, fy=2)
+    frames = noisy_clip(group, 4)
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        fs.set_reference(ref)
+        calls = []
+        describe = fs._embedder.describe
+        fs._embedder.describe = lambda img, face: calls.append(face) or describe(img, face)
+        results = list(fs.swap_frames(frames, faces="reference", fps=FPS))
+    assert len(calls) == len(faces)  # each tracked face compared once, when its track starts
+    for res, frame in zip(results, frames):
+        assert res.faces_swapped == [4]
+        for i, f in enumerate(faces):
+            region = quality.fill(group.shape[:2], f.points[mesh.FACE_OUTLINE]) > 0
+            changed = (np.abs(res.image.astype(int) - frame).max(axis=2) > 12)[region].mean()
+            assert (changed > 0.3) == (i == 4), (i, changed)
