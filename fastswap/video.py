@@ -7,7 +7,9 @@ JPEG (``.avi``) or Xvid (``.mkv``), which every OpenCV wheel can encode. Sound i
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -72,6 +74,85 @@ def read_frames(path: str | os.PathLike) -> tuple[Iterator[np.ndarray], float, t
     return frames(), fps, size
 
 
+QUEUE = 4  # frames decoded ahead of the swap, and swapped frames waiting for the encoder, at most
+
+
+def read_ahead(items: Iterator, depth: int = QUEUE) -> Iterator:
+    """``items`` produced on a background thread, at most ``depth`` ahead of the consumer (OpenCV's
+    decoder releases the GIL: decoding overlaps the swap). An exception in the producer is raised in
+    the consumer; a consumer that stops early stops the producer."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((done, None))
+        except BaseException as e:  # handed to the consumer
+            box.put((done, e))
+
+    worker = threading.Thread(target=produce, name="fastswap-read", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = box.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                pass
+            worker.join(timeout=0.05)
+
+
+class _Writer:
+    """``cv2.VideoWriter.write`` on a background thread fed by a bounded queue (encoding overlaps the
+    swap); :meth:`close` waits for it and raises what it raised."""
+
+    def __init__(self, writer: cv2.VideoWriter, depth: int = QUEUE) -> None:
+        self._writer, self._box = writer, queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="fastswap-write", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            frame = self._box.get()
+            if frame is None:
+                return
+            if self._error is None:
+                try:
+                    self._writer.write(frame)
+                except BaseException as e:
+                    self._error = e
+
+    def write(self, frame: np.ndarray) -> None:
+        if self._error is not None:
+            raise self._error
+        self._box.put(frame)
+
+    def close(self) -> None:
+        self._box.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def swap_video(
     swapper,
     video_in: str | os.PathLike,
@@ -81,16 +162,18 @@ def swap_video(
     smooth: bool = True,
     inputs: tuple = (),
     progress: Callable[[int], None] | None = None,
+    threads: bool = True,
 ) -> VideoReport:
     """Swap ``swapper``'s source face (a :class:`fastswap.FaceSwapper`) into every frame of ``video_in``
     and write ``video_out``, at the input's frame rate and size, with the codec of its extension
     (``CODECS``).
 
     The frames go through :meth:`FaceSwapper.swap_frames` (faces tracked, landmarks smoothed over time
-    unless ``smooth`` is off, decisions with hysteresis), one at a time: memory does not grow with the
-    video's length. The video is written to a temporary file beside ``video_out`` and renamed over it
-    only once complete, so a failed or interrupted run leaves no half-written output. ``progress`` is
-    called with the number of frames done after each frame.
+    unless ``smooth`` is off, decisions with hysteresis), in order; with ``threads`` the decoder reads
+    ahead and the encoder writes behind on two threads of their own, at most QUEUE frames each, so
+    memory does not grow with the video's length. The video is written to a temporary file beside
+    ``video_out`` and renamed over it only once complete, so a failed or interrupted run leaves no
+    half-written output. ``progress`` is called with the number of frames done after each frame.
 
     Raises:
         InputError: an unreadable input, an output extension not in ``CODECS``, or an output path that
@@ -115,27 +198,40 @@ def swap_video(
     writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*CODECS[ext]), fps, size)
     report = VideoReport(fps=fps, size=size)
     t0 = time.perf_counter()
+    sink = None
     try:
         if not writer.isOpened():
             raise OutputError(f"{out}: cannot open a {CODECS[ext]} video writer here")
         rgb = swapper.color == "rgb"  # the file's frames are BGR; such a swapper takes and gives RGB
         if rgb:
             frames = (cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames)
+        if threads:
+            frames, sink = read_ahead(frames), _Writer(writer)
         for res in swapper.swap_frames(frames, faces=faces, fps=fps, smooth=smooth):
             image = cv2.cvtColor(res.image, cv2.COLOR_RGB2BGR) if rgb else res.image
-            writer.write(image)
+            (sink or writer).write(image)
             report.frames += 1
             report.frames_with_faces += res.faces_found > 0
             report.faces_swapped += len(res.faces_swapped)
             report.per_frame.append(len(res.faces_swapped))
             if progress is not None:
                 progress(report.frames)
+        if sink is not None:
+            sink, closing = None, sink
+            closing.close()
         writer.release()
         if os.path.getsize(tmp) == 0:
             raise OutputError(f"{out}: the video writer wrote nothing")
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException as e:
+        if sink is not None:
+            try:
+                sink.close()
+            except BaseException:
+                pass  # the first error is the one to report
+        if hasattr(frames, "close"):
+            frames.close()  # a reader thread stops; the input is released
         writer.release()
         try:
             os.unlink(tmp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -259,3 +260,46 @@ def test_a_reference_picks_one_face_of_a_group_in_every_frame(shared_faces, dete
             region = quality.fill(group.shape[:2], f.points[mesh.FACE_OUTLINE]) > 0
             changed = (np.abs(res.image.astype(int) - frame).max(axis=2) > 12)[region].mean()
             assert (changed > 0.3) == (i == 4), (i, changed)
+
+
+def test_read_ahead_keeps_order_raises_and_stops():
+    from fastswap.video import read_ahead
+
+    assert list(read_ahead(iter(range(50)), depth=2)) == list(range(50))
+
+    def broken():
+        yield 1
+        yield 2
+        raise OSError("decoder failed at frame 3")
+
+    got = []
+    with pytest.raises(OSError, match="frame 3"):
+        for item in read_ahead(broken()):
+            got.append(item)
+    assert got == [1, 2]  # what came before the error, in order
+    made = []
+
+    def endless():
+        n = 0
+        while True:
+            made.append(n)
+            yield n
+            n += 1
+
+    ahead = read_ahead(endless(), depth=3)
+    assert [next(ahead) for _ in range(5)] == [0, 1, 2, 3, 4]
+    ahead.close()  # the consumer stops: so does the producer, a few items ahead at most
+    count = len(made)
+    time.sleep(0.3)
+    assert len(made) == count <= 5 + 3 + 2
+
+
+def test_threaded_io_writes_the_same_video(tmp_path, demo, detector, grace_clip):
+    clip = tmp_path / "in.avi"
+    write_clip(clip, grace_clip[:6])
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        one = swap_video(fs, clip, tmp_path / "one.avi", threads=False)
+        two = swap_video(fs, clip, tmp_path / "two.avi")
+    assert one.frames == two.frames == 6 and one.per_frame == two.per_frame == [1] * 6
+    a, b = list(read_frames(tmp_path / "one.avi")[0]), list(read_frames(tmp_path / "two.avi")[0])
+    assert len(a) == len(b) == 6 and all(np.array_equal(x, y) for x, y in zip(a, b))
