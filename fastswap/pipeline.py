@@ -335,10 +335,18 @@ class FaceSwapper:
             InputError: a bad ``fps``, ``min_cutoff``, ``beta`` or ``beta_local``, or an unusable frame.
         """
         tracks = temporal.FaceTracks(fps, smooth=smooth, min_cutoff=min_cutoff, beta=beta, beta_local=beta_local)
-        for n, frame in enumerate(frames):
+        return self._swap_tracked(((frame, None) for frame in frames), faces, tracks)
+
+    def _swap_tracked(
+        self, items: Iterable[tuple[ImageLike, list[Face] | None]], faces: FaceSelection, tracks: temporal.FaceTracks
+    ) -> Iterator[SwapResult]:
+        """:meth:`swap_frames` over (frame, its faces) pairs: faces None are detected here; a list is what
+        ``self.detector`` found in that frame already (``fastswap.video`` detects on its reading
+        thread, ahead of the swap)."""
+        for n, (frame, detected) in enumerate(items):
             img = load(frame, name=_name(frame, f"frame {n}"), color=self.color, max_pixels=self.max_pixels)
             t0 = time.perf_counter()
-            tracked = tracks.update(self.detector.detect(img))
+            tracked = tracks.update(self.detector.detect(img) if detected is None else detected)
             found = [face for face, _ in tracked]
             if faces == "reference":
                 chosen = []

@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import InputError, OutputError
 from .imageio import same_file
+from .temporal import FaceTracks
 
 CODECS = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}  # by the output's extension
 DEFAULT_FPS = 30.0  # when the input does not say
@@ -168,12 +169,13 @@ def swap_video(
     and write ``video_out``, at the input's frame rate and size, with the codec of its extension
     (``CODECS``).
 
-    The frames go through :meth:`FaceSwapper.swap_frames` (faces tracked, landmarks smoothed over time
-    unless ``smooth`` is off, decisions with hysteresis), in order; with ``threads`` the decoder reads
-    ahead and the encoder writes behind on two threads of their own, at most QUEUE frames each, so
-    memory does not grow with the video's length. The video is written to a temporary file beside
-    ``video_out`` and renamed over it only once complete, so a failed or interrupted run leaves no
-    half-written output. ``progress`` is called with the number of frames done after each frame.
+    The frames go through what :meth:`FaceSwapper.swap_frames` does (faces tracked, landmarks smoothed
+    over time unless ``smooth`` is off, decisions with hysteresis), in order; with ``threads`` each
+    frame is decoded and its faces detected ahead on one thread of their own, and encoded behind on
+    another, at most QUEUE frames each way, so memory does not grow with the video's length. The
+    video is written to a temporary file beside ``video_out`` and renamed over it only once complete,
+    so a failed or interrupted run leaves no half-written output. ``progress`` is called with the
+    number of frames done after each frame.
 
     Raises:
         InputError: an unreadable input, an output extension not in ``CODECS``, or an output path that
@@ -198,16 +200,20 @@ def swap_video(
     writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*CODECS[ext]), fps, size)
     report = VideoReport(fps=fps, size=size)
     t0 = time.perf_counter()
-    sink = None
+    sink = items = None
     try:
         if not writer.isOpened():
             raise OutputError(f"{out}: cannot open a {CODECS[ext]} video writer here")
         rgb = swapper.color == "rgb"  # the file's frames are BGR; such a swapper takes and gives RGB
         if rgb:
             frames = (cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames)
-        if threads:
-            frames, sink = read_ahead(frames), _Writer(writer)
-        for res in swapper.swap_frames(frames, faces=faces, fps=fps, smooth=smooth):
+        tracks = FaceTracks(fps, smooth=smooth)
+        if threads:  # decoded and detected ahead (MediaPipe and OpenCV release the GIL), encoded behind
+            detector, colour = swapper.detector, swapper.color
+            items, sink = read_ahead((f, detector.detect(f, color=colour)) for f in frames), _Writer(writer)
+        else:
+            items = ((f, None) for f in frames)
+        for res in swapper._swap_tracked(items, faces, tracks):
             image = cv2.cvtColor(res.image, cv2.COLOR_RGB2BGR) if rgb else res.image
             (sink or writer).write(image)
             report.frames += 1
@@ -230,8 +236,9 @@ def swap_video(
                 sink.close()
             except BaseException:
                 pass  # the first error is the one to report
-        if hasattr(frames, "close"):
-            frames.close()  # a reader thread stops; the input is released
+        for gen in (items, frames):
+            if hasattr(gen, "close"):
+                gen.close()  # a reader thread stops; the input is released
         writer.release()
         try:
             os.unlink(tmp)

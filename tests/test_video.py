@@ -226,8 +226,8 @@ def test_a_failed_video_leaves_no_output(tmp_path, demo, detector, grace_clip):
     write_clip(clip, grace_clip[:6])
 
     class Broken(FaceSwapper):
-        def swap_frames(self, frames, **kw):
-            for n, res in enumerate(super().swap_frames(frames, **kw)):
+        def _swap_tracked(self, *args):
+            for n, res in enumerate(super()._swap_tracked(*args)):
                 if n == 3:
                     raise RuntimeError("worker died")
                 yield res
