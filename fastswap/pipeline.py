@@ -324,9 +324,11 @@ class FaceSwapper:
         shimmer while a moving face or mouth is followed closely; and its yes-or-no decisions (its
         open mouth or an eye kept from the target, culling, the outline's stretched triangles,
         ``min_confidence``) keep the previous frame's until clearly reversed, so a kept region does
-        not switch on and off. ``faces``: as for :meth:`swap` (indices
-        count left to right in each frame); with "reference" each face is compared with the reference
-        once, when its track starts.
+        not switch on and off. ``faces``: as for :meth:`swap`, but held by track
+        (:class:`TrackPick`), so the swap does not jump between people: "largest" keeps its face until
+        another is clearly larger; an index keeps the face it counted in the first frame where it
+        existed (left to right) until that face is lost; with "reference" each face is compared with
+        the reference once, when its track starts.
 
         Args:
             frames: host arrays (H, W[, 3|4]) uint8 in the swapper's colour order, or paths.
@@ -343,6 +345,8 @@ class FaceSwapper:
         """:meth:`swap_frames` over (frame, its faces) pairs: faces None are detected here; a list is what
         ``self.detector`` found in that frame already (``fastswap.video`` detects on its reading
         thread, ahead of the swap)."""
+        _select([], faces if faces != "reference" else "all")  # a bad selection fails before the first frame
+        picked = TrackPick(faces)
         for n, (frame, detected) in enumerate(items):
             img = load(frame, name=_name(frame, f"frame {n}"), color=self.color, max_pixels=self.max_pixels)
             t0 = time.perf_counter()
@@ -356,7 +360,7 @@ class FaceSwapper:
                     if track.state["reference"]:
                         chosen.append(i)
             else:
-                chosen = _select(found, faces)
+                chosen = picked(tracked, {t.id for t in tracks.tracks})
             yield self._draw(frame, img, found, chosen, [track.state for _, track in tracked], False, t0)
 
     def _draw(
@@ -762,6 +766,42 @@ def drawn_triangles(prepared: PreparedSource, use: np.ndarray, dst_points: np.nd
         prepared.points[mesh.TRIANGLES[rows]],
     )
     return src.astype(np.float32), np.asarray(dst_points, np.float32)[mesh.TRIANGLES[rows]]
+
+
+class TrackPick:
+    """Which faces of a video's frame to swap (``faces`` of :meth:`FaceSwapper.swap_frames`), by track,
+    so that the swap does not jump from one person to another between frames.
+
+    "all": every face. "largest": the largest face's track, kept until another face is more than
+    ``temporal.MARGIN`` larger or the track is lost. Indices: counted left to right in the first
+    frame where they exist; each then follows its face's track, and is counted again in the current
+    frame only once that track is lost (the person left the picture)."""
+
+    def __init__(self, faces: FaceSelection) -> None:
+        self.faces = faces
+        self.slots: dict[int, int] = {}  # index (or 0 for "largest") -> track id
+
+    def __call__(self, tracked: list[tuple[Face, temporal.Track]], live: set[int]) -> list[int]:
+        """Positions in ``tracked`` (this frame's faces with their tracks) to swap; ``live``: the ids of
+        the tracks still kept."""
+        if self.faces == "all":
+            return list(range(len(tracked)))
+        where = {track.id: i for i, (_, track) in enumerate(tracked)}
+        if self.faces == "largest":
+            if not tracked:
+                return []
+            sizes = {track.id: face.size for face, track in tracked}
+            best = max(sizes, key=sizes.get)
+            held = self.slots.get(0)
+            if held not in sizes or sizes[best] > sizes[held] * (1.0 + temporal.MARGIN):
+                self.slots[0] = held = best
+            return [where[held]]
+        for k in [self.faces] if isinstance(self.faces, int) else list(self.faces):
+            if self.slots.get(k) not in live and 0 <= k < len(tracked):
+                claimed = set(self.slots.values()) & live
+                if tracked[k][1].id not in claimed:
+                    self.slots[k] = tracked[k][1].id
+        return sorted({where[t] for t in self.slots.values() if t in where})
 
 
 def _name(obj: object, default: str) -> str:

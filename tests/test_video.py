@@ -303,3 +303,33 @@ def test_threaded_io_writes_the_same_video(tmp_path, demo, detector, grace_clip)
     assert one.frames == two.frames == 6 and one.per_frame == two.per_frame == [1] * 6
     a, b = list(read_frames(tmp_path / "one.avi")[0]), list(read_frames(tmp_path / "two.avi")[0])
     assert len(a) == len(b) == 6 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_the_chosen_face_is_held_by_its_track():
+    from fastswap.pipeline import TrackPick
+
+    def frame(tracks, *faces):  # faces: (x, size[, y]), listed left to right as the detector gives them
+        got = tracks.update([face_at(f[0], f[2] if len(f) > 2 else 0, f[1]) for f in faces])
+        return sorted(got, key=lambda p: p[0].bbox[0])
+
+    # "largest": the first frame's largest face is held until another is clearly larger
+    tracks, pick = temporal.FaceTracks(FPS, smooth=False), TrackPick("largest")
+    seen = []
+    for faces in ([(0, 100), (300, 95)], [(0, 100), (300, 110)], [(0, 100), (300, 125)], [(0, 100), (300, 110)]):
+        got = frame(tracks, *faces)
+        seen.append([got[i][1].id for i in pick(got, {t.id for t in tracks.tracks})])
+    assert seen == [[0], [0], [1], [1]]  # 10% larger is not enough (MARGIN 20%); 25% is, and it sticks
+    # an index follows the face it was given, even when the faces cross over
+    tracks, pick = temporal.FaceTracks(FPS, smooth=False), TrackPick(0)
+    got = frame(tracks, (0, 100), (300, 100, 150))
+    assert [got[i][1].id for i in pick(got, {0, 1})] == [0]
+    for step in range(1, 16):  # they pass each other (one above the other): the left one ends on the right
+        got = frame(tracks, (20 * step, 100), (300 - 20 * step, 100, 150))
+        assert [got[i][1].id for i in pick(got, {t.id for t in tracks.tracks})] == [0], step
+    assert got[1][1].id == 0  # now the right-hand face
+    # the face leaves for good: the index is counted again in the frame at hand
+    for _ in range(temporal.TRACK_MISSED + 1):
+        got = frame(tracks, (0, 100))
+    live = {t.id for t in tracks.tracks}
+    assert 0 not in live and [got[i][1].id for i in pick(got, live)] == [got[0][1].id]
+    assert pick([], set()) == [] and TrackPick("all")(got, live) == [0]
