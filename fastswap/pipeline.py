@@ -556,6 +556,9 @@ class FaceSwapper:
             if self.fade > 0 and self.color_correct and mode == "normal":  # the middle is matched already
                 solved = quality.fade_correction(solved, w_box, m_box, face.size, self.fade)
             solved = quality.edge_feather(solved, r_box, boundary, m_box, ring, face.size)
+            if state is not None:  # a video: the blend's correction low-passed over frames
+                origin = (x0 + box[1].start, y0 + box[0].start)
+                solved = temporal.steady_correction(solved, w_box, m_box, pts, origin, state)
             cv2.copyTo(r_box, ring, solved)  # the target's own pixels back on the boundary
             out = image[y0:y1, x0:x1]  # drawn in place: `roi` keeps the target's pixels
             out[box] = solved

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 
 from .detect import Face, _iou
@@ -116,6 +117,45 @@ class LandmarkFilter:
         a_local = _alpha(self.min_cutoff + self.beta_local * self._local, self.fps)[:, None]
         self._x = prev + a_whole * whole + a_local * local
         return self._x.copy()
+
+
+CORRECTION_KEEP = 0.65  # share of the previous frame's blend correction carried into this frame's
+CORRECTION_RESET = 10.0  # mean change (levels, over the mask) above which a frame's correction is taken as it is
+
+
+def steady_correction(
+    solved: np.ndarray,
+    base: np.ndarray,
+    mask: np.ndarray,
+    points: np.ndarray,
+    origin: tuple[int, int],
+    state: dict,
+) -> np.ndarray:
+    """A video's blend correction, low-passed over frames: ``solved`` (the blended face) less ``base``
+    (the colour-corrected warped face it was solved from) is the smooth field that the Poisson
+    solve, its fade and the edge's feathering added (each frame's boundary pixels are tested and
+    clamped anew: on a small or side-lit face, pixels near a threshold flip with the noise and the
+    whole cheek's level with them). The previous frame's field (``state["correction"]``) is carried
+    along with the face's motion (the similarity between the two frames' ``points``, (N, 2) image
+    pixels) and this frame's moves it ``1 - CORRECTION_KEEP`` of the way, unless the two differ by
+    more than CORRECTION_RESET levels on average (the light changed, a cut): then it is taken as it
+    is. ``solved``, ``base``: (h, w, 3) uint8; ``mask``: (h, w) uint8; ``origin``: the box's (x, y) in
+    the image; host. Returns (h, w, 3) uint8: ``solved`` off the mask."""
+    corr = solved.astype(np.float32) - base
+    inside = mask > 0
+    prev = state.get("correction")
+    if prev is not None and inside.any():
+        before, before_pts, before_origin = prev
+        scale, rot, shift = similarity(before_pts, points)
+        lin = scale * rot
+        move = np.hstack([lin, (lin @ np.asarray(before_origin, np.float64) + shift - origin)[:, None]])
+        h, w = mask.shape
+        carried = cv2.warpAffine(before, move, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if float(np.abs(corr - carried)[inside].mean()) < CORRECTION_RESET:
+            corr = carried + (1.0 - CORRECTION_KEEP) * (corr - carried)
+    state["correction"] = (corr, np.asarray(points, np.float64), np.asarray(origin, np.float64))
+    out = np.clip(base + corr + 0.5, 0, 255).astype(np.uint8)
+    return np.where(inside[:, :, None], out, solved)
 
 
 def hysteresis(value: float, threshold: float, previous: bool | None, margin: float = MARGIN) -> bool:

@@ -333,3 +333,35 @@ def test_the_chosen_face_is_held_by_its_track():
     live = {t.id for t in tracks.tracks}
     assert 0 not in live and [got[i][1].id for i in pick(got, live)] == [got[0][1].id]
     assert pick([], set()) == [] and TrackPick("all")(got, live) == [0]
+
+
+def test_the_blend_correction_is_low_passed_and_carried_with_the_face():
+    rng = np.random.default_rng(3)
+    h, w = 60, 80
+    mask = np.zeros((h, w), np.uint8)
+    mask[10:50, 10:70] = 255
+    base = rng.integers(60, 160, (h, w, 3)).astype(np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    field = np.repeat((xx * 0.5)[:, :, None], 3, axis=2).astype(np.float32)  # a smooth correction
+    points = rng.uniform(10, 60, (468, 2))
+    state: dict = {}
+    first = np.clip(base + field + 0.5, 0, 255).astype(np.uint8)
+    assert np.array_equal(temporal.steady_correction(first, base, mask, points, (0, 0), state), first)
+    # the next frame's correction differs by noise: the output moves only part of the way
+    noisy = np.clip(base + field + rng.normal(0, 3, field.shape) + 0.5, 0, 255).astype(np.uint8)
+    out = temporal.steady_correction(noisy, base, mask, points, (0, 0), state)
+    inside = mask > 0
+    err_out = np.abs(out.astype(np.float32) - first)[inside].mean()
+    err_in = np.abs(noisy.astype(np.float32) - first)[inside].mean()
+    assert err_out < 0.5 * err_in, (err_out, err_in)
+    assert np.array_equal(out[~inside], noisy[~inside])  # off the mask: the frame's own
+    # a change of light (more than CORRECTION_RESET on average): taken as it is, at once
+    bright = np.clip(base.astype(np.float32) + field + 30 + 0.5, 0, 255).astype(np.uint8)
+    assert np.array_equal(temporal.steady_correction(bright, base, mask, points, (0, 0), state), bright)
+    # the face moved 6 pixels to the right (its box with it): the kept correction moved along
+    state = {"correction": (field, points, np.zeros(2))}
+    moved = temporal.steady_correction(first, base, mask, points + (6, 0), (6, 0), state)
+    assert np.array_equal(moved, first)  # the same field relative to the face: nothing to smooth
+    state = {"correction": (field, points, np.zeros(2))}
+    stale = temporal.steady_correction(first, base, mask, points + (6, 0), (0, 0), state)
+    assert not np.array_equal(stale, first)  # had it not been carried, the field would be 3 levels off
