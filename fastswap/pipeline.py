@@ -497,16 +497,9 @@ class FaceSwapper:
                 weights=self._shape_weights,
             )
         triangles = self._triangles
-        if state is None:
-            stretched = outline_stretched(self.prepared.points[triangles], warp_pts[triangles], self._outer)
-        else:  # per triangle, with the hysteresis of `decide`
-            factor = quality.stretch_factors(self.prepared.points[triangles], warp_pts[triangles])
-            before = state.get("stretched")
-            if before is None:
-                stretched = factor > STRETCH_MAX
-            else:
-                stretched = factor > STRETCH_MAX * np.where(before, 1.0 - temporal.MARGIN, 1.0 + temporal.MARGIN)
-            stretched &= self._outer
+        before = None if state is None else state.get("stretched")
+        stretched = outline_stretched(self.prepared.points[triangles], warp_pts[triangles], self._outer, before)
+        if state is not None:
             state["stretched"] = stretched
         if stretched.any():  # the target's own face stays there (the mask is built from what is drawn)
             triangles = np.ascontiguousarray(triangles[~stretched])
@@ -739,7 +732,9 @@ def _source_triangles(prepared: PreparedSource, mirror: bool = True) -> tuple[np
     return use, np.ascontiguousarray(mesh.TRIANGLES[guide])
 
 
-def outline_stretched(src_tri: np.ndarray, dst_tri: np.ndarray, outer: np.ndarray) -> np.ndarray:
+def outline_stretched(
+    src_tri: np.ndarray, dst_tri: np.ndarray, outer: np.ndarray, before: np.ndarray | None = None
+) -> np.ndarray:
     """(T,) bool: the triangles along the outline (``outer``, (T,) bool: within OUTER_RINGS of it) whose
     source texture would be stretched more than STRETCH_MAX times by area onto this target face,
     against the face's own scale (:func:`fastswap.quality.stretch_factors`; ``src_tri``, ``dst_tri``
@@ -747,8 +742,13 @@ def outline_stretched(src_tri: np.ndarray, dst_tri: np.ndarray, outer: np.ndarra
     in the background and the cheek's rim light; where a target shows that part of its face wide (the
     near cheek of a turned head, a face four times the source's size) those pixels came out as a
     bright or smeared stripe along the face's edge (img14 into img11_reflection: 21 times). Not
-    drawn, the target's own face stays there."""
-    return outer & (quality.stretch_factors(src_tri, dst_tri) > STRETCH_MAX)
+    drawn, the target's own face stays there. ``before``: (T,) bool, the previous video frame's answer
+    for the same triangles (:meth:`FaceSwapper._swap_one`'s state): a triangle's answer is then
+    reversed only past STRETCH_MAX times (1 +- ``temporal.MARGIN``)."""
+    factor = quality.stretch_factors(src_tri, dst_tri)
+    if before is None:
+        return outer & (factor > STRETCH_MAX)
+    return outer & (factor > STRETCH_MAX * np.where(before, 1.0 - temporal.MARGIN, 1.0 + temporal.MARGIN))
 
 
 def drawn_triangles(prepared: PreparedSource, use: np.ndarray, dst_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -776,9 +776,10 @@ class TrackPick:
     so that the swap does not jump from one person to another between frames.
 
     "all": every face. "largest": the largest face's track, kept until another face is more than
-    ``temporal.MARGIN`` larger or the track is lost. Indices: counted left to right in the first
-    frame where they exist; each then follows its face's track, and is counted again in the current
-    frame only once that track is lost (the person left the picture)."""
+    ``temporal.MARGIN`` larger or the track is lost (while it is missing from a frame, no face is).
+    Indices: counted left to right in the first frame where they exist; each then follows its face's
+    track, and is counted again in the current frame only once that track is lost (the person left
+    the picture)."""
 
     def __init__(self, faces: FaceSelection) -> None:
         self.faces = faces
@@ -796,6 +797,8 @@ class TrackPick:
             sizes = {track.id: face.size for face, track in tracked}
             best = max(sizes, key=sizes.get)
             held = self.slots.get(0)
+            if held in live and held not in sizes:
+                return []  # its face was not found in this frame: no other face in its place meanwhile
             if held not in sizes or sizes[best] > sizes[held] * (1.0 + temporal.MARGIN):
                 self.slots[0] = held = best
             return [where[held]]
