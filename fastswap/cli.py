@@ -152,6 +152,22 @@ def _parser() -> argparse.ArgumentParser:
             help="refuse images with more pixels than this (default 100000000)",
         )
 
+    def selection(sp: argparse.ArgumentParser, faces_help: str) -> None:
+        """--faces, --source-face and --reference (swap and video)."""
+        sp.add_argument("--faces", type=_faces_arg, default="all", help=faces_help)
+        sp.add_argument(
+            "--source-face",
+            type=_source_face_arg,
+            default="largest",
+            help="which source face to use: largest (default) or an index left to right",
+        )
+        sp.add_argument(
+            "--reference",
+            default=None,
+            metavar="FACE",
+            help="swap only the target faces that resemble this photo's face (needs fastswap[reference])",
+        )
+
     s = sub.add_parser(
         "swap",
         help="swap the source's face into the target's faces",
@@ -160,24 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("source", help="image with the face to use")
     s.add_argument("target", help="image whose faces are replaced")
     s.add_argument("-o", "--output", required=True, help="output image path (format from extension)")
-    s.add_argument(
-        "--faces",
-        type=_faces_arg,
-        default="all",
-        help="target faces to replace: all, largest, or indices left to right like 0,2",
-    )
-    s.add_argument(
-        "--source-face",
-        type=_source_face_arg,
-        default="largest",
-        help="which source face to use: largest (default) or an index left to right",
-    )
-    s.add_argument(
-        "--reference",
-        default=None,
-        metavar="FACE",
-        help="swap only the target faces that resemble this photo's face (needs fastswap[reference])",
-    )
+    selection(s, "target faces to replace: all, largest, or indices left to right like 0,2")
     s.add_argument(
         "--debug",
         default=None,
@@ -197,23 +196,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("source", help="image with the face to use")
     v.add_argument("video", help="input video (any format OpenCV's FFmpeg reads)")
     v.add_argument("-o", "--output", required=True, help="output video path (.mp4, .mov, .avi or .mkv)")
-    v.add_argument(
-        "--faces",
-        type=_faces_arg,
-        default="all",
-        help="faces to replace in each frame: all, largest, or indices left to right like 0,2",
-    )
-    v.add_argument(
-        "--source-face",
-        type=_source_face_arg,
-        default="largest",
-        help="which source face to use: largest (default) or an index left to right",
-    )
-    v.add_argument(
-        "--reference",
-        default=None,
-        metavar="FACE",
-        help="swap only the faces that resemble this photo's face (needs fastswap[reference])",
+    selection(
+        v,
+        "faces to replace in each frame: all, largest, or indices left to right like 0,2 (each held by its "
+        "track: the largest until another is clearly larger, an index on the face it first counted)",
     )
     v.add_argument(
         "--no-smooth",
