@@ -21,8 +21,10 @@ from pathlib import Path
 from .errors import FastswapError, InputError
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv"}  # = fastswap.video.CODECS (not imported: cv2; a test checks)
 FORMATS = {"jpg": ".jpg", "jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tiff"}
 TMP_GLOB = ".*.part"  # temporaries of imageio.write_image_atomic
+VIDEO_TMP_GLOB = ".*.part.*"  # temporaries of video.swap_video (the extension picks the container)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,8 @@ class Record:
     source: str
     output: str | None
     status: str  # swapped | no-face | skipped | failed
-    faces: int = 0  # faces swapped
+    faces: int = 0  # faces swapped (in all frames, for a video)
+    frames: int | None = None  # a video's frames
     reason: str | None = None
     ms: dict[str, float] = field(default_factory=dict)
     # one entry per selected target face: index (left to right), confidence (detector score x visible
@@ -68,7 +71,7 @@ class BatchOptions:
 
 
 def _out_path(outdir: Path, rel: Path, fmt: str | None) -> Path:
-    rel = rel.with_suffix(FORMATS[fmt]) if fmt else rel
+    rel = rel.with_suffix(FORMATS[fmt]) if fmt and rel.suffix.lower() not in VIDEO_EXTS else rel  # images only
     return outdir / rel
 
 
@@ -85,7 +88,7 @@ def target_jobs(source: Path, targets: str, outdir: Path, fmt: str | None) -> It
     spec = Path(targets)
     if spec.is_dir():
         root = spec
-        paths: Iterable[Path] = (p for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_EXTS)
+        paths: Iterable[Path] = (p for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
     elif spec.is_file() and spec.suffix.lower() in (".txt", ".lst", ".list"):
         lines = [ln.strip() for ln in spec.read_text().splitlines()]
         listed = [Path(ln) if Path(ln).is_absolute() else spec.parent / ln for ln in lines if ln and ln[0] != "#"]
@@ -199,6 +202,8 @@ def run_job(job: Job) -> Record:
             if len(st["swappers"]) > 32:
                 st["swappers"].clear()
             st["swappers"][key] = fs
+        if job.target.suffix.lower() in VIDEO_EXTS:
+            return _run_video(job, fs, rec)
         t0 = time.perf_counter()
         img = read_image(job.target, max_pixels=opts.max_pixels)
         t1 = time.perf_counter()
@@ -225,6 +230,23 @@ def run_job(job: Job) -> Record:
         rec.reason = str(e)
     except Exception as e:  # a batch never stops for one file: report it
         rec.reason = f"{type(e).__name__}: {e}"
+    return rec
+
+
+def _run_video(job: Job, fs, rec: Record) -> Record:
+    """A video job (``fastswap.video.swap_video``, its frames in order on this worker; other workers
+    take other files)."""
+    from .video import swap_video
+
+    if job.output.suffix.lower() not in VIDEO_EXTS:
+        raise InputError(f"{job.output}: a video's output must be a video ({', '.join(sorted(VIDEO_EXTS))})")
+    t0 = time.perf_counter()
+    rep = swap_video(fs, job.target, job.output, faces=_W["opts"].faces, inputs=(job.source,), threads=False)
+    rec.faces, rec.frames = rep.faces_swapped, rep.frames
+    rec.status = "swapped" if rep.faces_swapped else "no-face"
+    if not rep.faces_swapped:
+        rec.reason = "no selected face in any frame; written unchanged"
+    rec.ms = {"video": (time.perf_counter() - t0) * 1e3}
     return rec
 
 
@@ -283,7 +305,8 @@ def clean_temporaries(outdir: Path) -> int:
     """Remove temporaries an interrupted run left behind (never a finished output)."""
     n = 0
     if outdir.is_dir():
-        for p in outdir.rglob(TMP_GLOB):
+        videos = (p for p in outdir.rglob(VIDEO_TMP_GLOB) if p.suffix.lower() in VIDEO_EXTS)
+        for p in (*outdir.rglob(TMP_GLOB), *videos):
             if p.is_file():
                 p.unlink(missing_ok=True)
                 n += 1

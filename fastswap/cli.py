@@ -235,7 +235,7 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         choices=["jpg", "png", "webp", "bmp", "tiff"],
         default=None,
-        help="output format (default: the input's)",
+        help="output format of images (default: the input's; videos keep theirs)",
     )
     b.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
     b.add_argument(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -365,3 +366,31 @@ def test_the_blend_correction_is_low_passed_and_carried_with_the_face():
     state = {"correction": (field, points, np.zeros(2))}
     stale = temporal.steady_correction(first, base, mask, points + (6, 0), (0, 0), state)
     assert not np.array_equal(stale, first)  # had it not been carried, the field would be 3 levels off
+
+
+def test_batch_swaps_videos_beside_photos(tmp_path, demo, grace_clip):
+    from fastswap import batch, video
+
+    assert batch.VIDEO_EXTS == set(video.CODECS)
+    d = tmp_path / "in"
+    d.mkdir()
+    cv2.imwrite(str(d / "photo.jpg"), demo["grace_hopper"])
+    write_clip(d / "clip.avi", grace_clip[:5])
+    (d / "broken.mp4").write_bytes(b"not a video at all")
+    src = tmp_path / "astronaut.png"
+    cv2.imwrite(str(src), demo["astronaut"])
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / ".clip.x1y2.part.avi").write_bytes(b"left by a killed run")
+    args = ["batch", "--source", str(src), "--targets", str(d), "-o", str(out), "--quiet", "--format", "png"]
+    assert main(args) == 1  # the broken file failed; the others were done
+    recs = {Path(r["target"]).name: r for r in map(json.loads, (out / "report.jsonl").read_text().splitlines())}
+    assert recs["photo.jpg"]["status"] == "swapped" and recs["photo.jpg"]["output"].endswith("photo.png")
+    assert recs["clip.avi"]["status"] == "swapped" and recs["clip.avi"]["frames"] == 5
+    assert recs["clip.avi"]["faces"] == 5 and recs["clip.avi"]["output"].endswith("clip.avi")  # its own format
+    assert recs["broken.mp4"]["status"] == "failed" and "broken.mp4" in recs["broken.mp4"]["reason"]
+    assert len(list(read_frames(out / "clip.avi")[0])) == 5
+    assert sorted(p.name for p in out.iterdir()) == ["clip.avi", "photo.png", "report.jsonl"]  # temporaries gone
+    assert main(args) == 1  # a re-run skips what is done
+    recs = {Path(r["target"]).name: r for r in map(json.loads, (out / "report.jsonl").read_text().splitlines())}
+    assert recs["clip.avi"]["status"] == "skipped"
