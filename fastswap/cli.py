@@ -358,8 +358,20 @@ def _cmd_video(a: argparse.Namespace) -> int:
         if a.reference:
             fs.set_reference(a.reference)
             faces = "reference"
-        show = None
-        if not a.quiet:
+        show, bar = None, None
+        if not a.quiet and sys.stderr.isatty():  # a tqdm bar over the frames the container announces
+            import cv2
+            from tqdm import tqdm
+
+            cap = cv2.VideoCapture(str(a.video))
+            total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+            cap.release()
+            bar = tqdm(total=total or None, unit="frame", file=sys.stderr, smoothing=0.1)
+
+            def show(n: int) -> None:
+                bar.update(n - bar.n)
+
+        elif not a.quiet:  # a plain line every 5 s
             last = [time.monotonic()]
 
             def show(n: int) -> None:
@@ -368,7 +380,11 @@ def _cmd_video(a: argparse.Namespace) -> int:
                     last[0] = now
                     print(f"{a.video}: {n} frames", file=sys.stderr, flush=True)
 
-        rep = swap_video(fs, a.video, a.output, faces=faces, smooth=a.smooth, inputs=(a.source,), progress=show)
+        try:
+            rep = swap_video(fs, a.video, a.output, faces=faces, smooth=a.smooth, inputs=(a.source,), progress=show)
+        finally:
+            if bar is not None:
+                bar.close()
     rate = rep.frames / rep.seconds if rep.seconds else 0.0
     print(
         f"{a.output}: {rep.frames} frames at {rep.fps:g} fps ({rate:.1f} frames/s), {rep.faces_swapped} face(s) "
