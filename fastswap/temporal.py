@@ -4,11 +4,11 @@ Swapped one frame at a time, a video flickers: MediaPipe's landmarks of a face t
 by a few tenths of a pixel from frame to frame (image noise, compression), and the face drawn on them
 shimmers with them; a region kept from the target (an open mouth, a closed eye) switches on and off
 where its measure hovers at its threshold. :class:`FaceTracks` follows each face from frame to frame
-(its box's overlap with the previous frame's), smooths its landmarks with :class:`LandmarkFilter`
-(a One Euro filter: little smoothing while the face or a part of it moves, much while it stands
-still) and keeps
-the face's previous decisions, which :func:`hysteresis` only reverses when the measure has gone
-clearly past its threshold. All data on the host.
+(its box's overlap with the previous frame's) and smooths its landmarks with
+:class:`LandmarkFilter` (a One Euro filter: little smoothing while the face or a part of it moves,
+much while it stands still); each track keeps the face's previous decisions, which
+:func:`hysteresis` only reverses when the measure has gone clearly past its threshold, and its blend
+correction, which :func:`steady_correction` low-passes. All data on the host.
 """
 
 from __future__ import annotations
