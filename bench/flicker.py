@@ -1,6 +1,7 @@
 """Flicker over the frames of a video: a face swapped one frame at a time (what ``swap`` and ``batch`` do
 with a folder of frames), against ``FaceSwapper.swap_frames`` (``fastswap video``: each face tracked,
-its landmarks smoothed over time, its decisions kept with hysteresis), and the classic loop.
+its landmarks smoothed over time, its decisions kept with hysteresis, its blend correction low-passed),
+and the classic loop.
 
 The clips are made from the photos of ../shared/faces: each photo, scaled to at most 640 pixels
 across, as ``--frames`` frames with sensor noise (sigma 3) and JPEG at quality 90, standing still or
