@@ -75,6 +75,16 @@ def read_frames(path: str | os.PathLike) -> tuple[Iterator[np.ndarray], float, t
     return frames(), fps, size
 
 
+def _stored_frames(path: str) -> int:
+    """The frame count a written video file declares (its container's header), -1 when it cannot be
+    opened."""
+    cap = cv2.VideoCapture(path)
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else -1
+    finally:
+        cap.release()
+
+
 QUEUE = 4  # frames decoded ahead of the swap, and swapped frames waiting for the encoder, at most
 
 
@@ -226,8 +236,10 @@ def swap_video(
             sink, closing = None, sink
             closing.close()
         writer.release()
-        if os.path.getsize(tmp) == 0:
-            raise OutputError(f"{out}: the video writer wrote nothing")
+        stored = _stored_frames(tmp)  # OpenCV's writer fails silently (a full disk): read the file back
+        if stored != report.frames:
+            got = "a file OpenCV cannot read back" if stored < 0 else f"{stored} of {report.frames} frames"
+            raise OutputError(f"{out}: the video writer stored {got} (disk full?)")
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException as e:

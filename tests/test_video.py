@@ -394,3 +394,33 @@ def test_batch_swaps_videos_beside_photos(tmp_path, demo, grace_clip):
     assert main(args) == 1  # a re-run skips what is done
     recs = {Path(r["target"]).name: r for r in map(json.loads, (out / "report.jsonl").read_text().splitlines())}
     assert recs["clip.avi"]["status"] == "skipped"
+
+
+def test_a_writer_that_drops_frames_is_caught(tmp_path, demo, detector, grace_clip, monkeypatch):
+    # OpenCV's VideoWriter.write fails silently (a full disk): the file is read back before it is kept
+    from fastswap import OutputError
+    from fastswap import video as video_module
+
+    clip = tmp_path / "in.avi"
+    write_clip(clip, grace_clip[:6])
+    real = cv2.VideoWriter
+
+    class Dropping:
+        def __init__(self, *args):
+            self._w, self._n = real(*args), 0
+
+        def isOpened(self):  # noqa: N802 (OpenCV's name)
+            return self._w.isOpened()
+
+        def write(self, frame):
+            self._n += 1
+            if self._n <= 4:  # the disk fills up after four frames
+                self._w.write(frame)
+
+        def release(self):
+            self._w.release()
+
+    monkeypatch.setattr(video_module.cv2, "VideoWriter", Dropping)
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs, pytest.raises(OutputError, match="4 of 6 frames"):
+        swap_video(fs, clip, tmp_path / "out.avi")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.avi"]
