@@ -225,6 +225,8 @@ def swap_video(
             items = ((f, None) for f in frames)
         for res in swapper._swap_tracked(items, faces, tracks):
             image = cv2.cvtColor(res.image, cv2.COLOR_RGB2BGR) if rgb else res.image
+            if image.shape[1::-1] != size:  # a stream that changes size: the writer would drop the frame
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             (sink or writer).write(image)
             report.frames += 1
             report.frames_with_faces += res.faces_found > 0

@@ -424,3 +424,16 @@ def test_a_writer_that_drops_frames_is_caught(tmp_path, demo, detector, grace_cl
     with FaceSwapper(demo["astronaut"], detector=detector) as fs, pytest.raises(OutputError, match="4 of 6 frames"):
         swap_video(fs, clip, tmp_path / "out.avi")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.avi"]
+
+
+def test_a_stream_that_changes_size_keeps_every_frame(tmp_path, demo, detector, monkeypatch):
+    from fastswap import video as video_module
+
+    g = demo["grace_hopper"]
+    frames = [g, cv2.resize(g, None, fx=0.9, fy=0.9), g]  # the middle frame smaller
+    monkeypatch.setattr(video_module, "read_frames", lambda path: (iter(frames), 25.0, (g.shape[1], g.shape[0])))
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        rep = swap_video(fs, tmp_path / "in.avi", tmp_path / "out.avi")
+    assert rep.frames == 3 and rep.per_frame == [1, 1, 1]
+    got = list(read_frames(tmp_path / "out.avi")[0])
+    assert len(got) == 3 and all(f.shape == g.shape for f in got)  # resized to the video's size, not dropped
