@@ -191,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Swap the source's face into every frame of a video and write OUT (.mp4, .mov, .avi or "
         ".mkv; no sound). Each face is tracked from frame to frame: its landmarks are smoothed over time and "
         "its kept regions (an open mouth, a closed eye) do not switch on and off, so the swap does not "
-        "flicker. Exit code 4 when no frame has a face (the video is written unchanged).",
+        "flicker. Exit code 4 when no frame has a face (the video is written without a swap, re-encoded).",
     )
     v.add_argument("source", help="image with the face to use")
     v.add_argument("video", help="input video (any format OpenCV's FFmpeg reads)")
@@ -391,7 +391,7 @@ def _cmd_video(a: argparse.Namespace) -> int:
         f"swapped, {rep.frames - rep.frames_with_faces} frame(s) without a face"
     )
     if rep.frames_with_faces == 0:
-        print(f"fastswap: {a.video}: no face found in any frame; wrote it unchanged to {a.output}", file=sys.stderr)
+        print(f"fastswap: {a.video}: no face in any frame; wrote it without a swap to {a.output}", file=sys.stderr)
         return EXIT_NO_TARGET_FACE
     return 0
 

@@ -218,7 +218,7 @@ def test_video_command_errors_name_the_file(tmp_path, demo, capsys):
     blank = tmp_path / "blank.avi"
     write_clip(blank, [np.full((120, 160, 3), 128, np.uint8)] * 3)
     assert main(["video", str(src), str(blank), "-o", str(tmp_path / "b.avi"), "--quiet"]) == 4
-    assert "no face found in any frame" in capsys.readouterr().err
+    assert "no face in any frame" in capsys.readouterr().err
     assert len(list(read_frames(tmp_path / "b.avi")[0])) == 3
 
 
