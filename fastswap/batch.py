@@ -245,7 +245,7 @@ def _run_video(job: Job, fs, rec: Record) -> Record:
     rec.faces, rec.frames = rep.faces_swapped, rep.frames
     rec.status = "swapped" if rep.faces_swapped else "no-face"
     if not rep.faces_swapped:
-        rec.reason = "no selected face in any frame; written unchanged"
+        rec.reason = "no selected face in any frame; written without a swap"
     rec.ms = {"video": (time.perf_counter() - t0) * 1e3}
     return rec
 

@@ -347,7 +347,7 @@ def _cmd_swap(a: argparse.Namespace) -> int:
 def _cmd_video(a: argparse.Namespace) -> int:
     from .imageio import same_file
     from .pipeline import FaceSwapper
-    from .video import swap_video
+    from .video import frame_count, swap_video
 
     if same_file(a.output, a.source):
         raise InputError(f"{a.output}: output path is the same file as input {a.source}; refusing to overwrite")
@@ -360,13 +360,9 @@ def _cmd_video(a: argparse.Namespace) -> int:
             faces = "reference"
         show, bar = None, None
         if not a.quiet and sys.stderr.isatty():  # a tqdm bar over the frames the container announces
-            import cv2
             from tqdm import tqdm
 
-            cap = cv2.VideoCapture(str(a.video))
-            total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
-            cap.release()
-            bar = tqdm(total=total or None, unit="frame", file=sys.stderr, smoothing=0.1)
+            bar = tqdm(total=max(frame_count(a.video), 0) or None, unit="frame", file=sys.stderr, smoothing=0.1)
 
             def show(n: int) -> None:
                 bar.update(n - bar.n)

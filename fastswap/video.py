@@ -75,10 +75,10 @@ def read_frames(path: str | os.PathLike) -> tuple[Iterator[np.ndarray], float, t
     return frames(), fps, size
 
 
-def _stored_frames(path: str) -> int:
-    """The frame count a written video file declares (its container's header), -1 when it cannot be
-    opened."""
-    cap = cv2.VideoCapture(path)
+def frame_count(path: str | os.PathLike) -> int:
+    """The frame count a video file declares (its container's header; 0 when it does not say), -1 when
+    OpenCV cannot open it."""
+    cap = cv2.VideoCapture(str(path))
     try:
         return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else -1
     finally:
@@ -183,9 +183,9 @@ def swap_video(
     over time unless ``smooth`` is off, decisions with hysteresis), in order; with ``threads`` each
     frame is decoded and its faces detected ahead on one thread of their own, and encoded behind on
     another, at most QUEUE frames each way, so memory does not grow with the video's length. The
-    video is written to a temporary file beside ``video_out`` and renamed over it only once complete,
-    so a failed or interrupted run leaves no half-written output. ``progress`` is called with the
-    number of frames done after each frame.
+    video is written to a temporary file beside ``video_out``, read back (its declared frame count),
+    and renamed over it only then, so a failed or interrupted run leaves no half-written output.
+    ``progress`` is called with the number of frames done after each frame.
 
     Raises:
         InputError: an unreadable input, an output extension not in ``CODECS``, or an output path that
@@ -217,13 +217,13 @@ def swap_video(
         rgb = swapper.color == "rgb"  # the file's frames are BGR; such a swapper takes and gives RGB
         if rgb:
             frames = (cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames)
-        tracks = FaceTracks(fps, smooth=smooth)
         if threads:  # decoded and detected ahead (MediaPipe and OpenCV release the GIL), encoded behind
             detector, colour = swapper.detector, swapper.color
             items, sink = read_ahead((f, detector.detect(f, color=colour)) for f in frames), _Writer(writer)
+            results = swapper._swap_tracked(items, faces, FaceTracks(fps, smooth=smooth))
         else:
-            items = ((f, None) for f in frames)
-        for res in swapper._swap_tracked(items, faces, tracks):
+            results = swapper.swap_frames(frames, faces=faces, fps=fps, smooth=smooth)
+        for res in results:
             image = cv2.cvtColor(res.image, cv2.COLOR_RGB2BGR) if rgb else res.image
             if image.shape[1::-1] != size:  # a stream that changes size: the writer would drop the frame
                 image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
@@ -234,11 +234,11 @@ def swap_video(
             report.per_frame.append(len(res.faces_swapped))
             if progress is not None:
                 progress(report.frames)
-        if sink is not None:
+        if sink is not None:  # cleared first: if closing raises, the handler below must not close it again
             sink, closing = None, sink
             closing.close()
         writer.release()
-        stored = _stored_frames(tmp)  # OpenCV's writer fails silently (a full disk): read the file back
+        stored = frame_count(tmp)  # OpenCV's writer fails silently (a full disk): read the file back
         if stored != report.frames:
             got = "a file OpenCV cannot read back" if stored < 0 else f"{stored} of {report.frames} frames"
             raise OutputError(f"{out}: the video writer stored {got} (disk full?)")
