@@ -23,6 +23,7 @@
 #endif
 
 #include "blend_params.h"
+#include "colour_impl.h"
 #include "warp_impl.h"
 
 namespace py = pybind11;
@@ -294,6 +295,89 @@ u8array poisson_blend(u8rows src_in, u8rows dst_in, u8rows mask_in, const std::s
 }
 
 // ---------------------------------------------------------------------------------------------
+// Colour gain (the fast path of fastswap.quality.apply_gain): each pixel of a (h, w, 3) uint8 image
+// times a smooth per-channel gain given at a reduced size (gh, gw, 3) float32 and brought up by
+// bilinear interpolation, then rounded with the highlight knee (colour_impl.h). One pass, where the
+// reference makes a full-size float gain, a float product and four more full-size passes. Per output
+// row, the gain's two source rows are interpolated along x (cached while they stay the same), then
+// mixed along y, as OpenCV's separable resize does. Host arrays; `img`'s rows may lie apart (see
+// pixel_rows); returns (h, w, 3) uint8. The GIL is released.
+u8array apply_gain(u8rows img_in, f32array gain, float knee) {
+    const u8rows img = pixel_rows(img_in);
+    GainParams p{(int)img.shape(0), (int)img.shape(1), (long long)img.strides(0), (int)gain.shape(0),
+                 (int)gain.shape(1), knee};
+    u8array out({p.h, p.w, 3});
+    const std::uint8_t* src = img.data();
+    const float* g = gain.data();
+    std::uint8_t* o = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        std::vector<int> x0(p.w);
+        std::vector<float> ax(p.w);
+        for (int x = 0; x < p.w; ++x) linear_tap(x, p.w, p.gw, &x0[x], &ax[x]);
+        // one gain row brought up to w pixels along x
+        auto along_x = [&](int gy, float* row) {
+            const float* r = g + (std::size_t)gy * p.gw * 3;
+            for (int x = 0; x < p.w; ++x) {
+                const int i = x0[x], j = std::min(x0[x] + 1, p.gw - 1);
+                const float a = ax[x], b = 1.f - a;
+                for (int c = 0; c < 3; ++c) row[3 * x + c] = r[3 * i + c] * b + r[3 * j + c] * a;
+            }
+        };
+#pragma omp parallel if ((long long)p.h * p.w > (1 << 16))
+        {
+            std::vector<float> r0(3 * (std::size_t)p.w), r1(3 * (std::size_t)p.w), v(3 * (std::size_t)p.w);
+            int have0 = -1, have1 = -1;
+#pragma omp for schedule(static)
+            for (int y = 0; y < p.h; ++y) {
+                int gy;
+                float ay;
+                linear_tap(y, p.h, p.gh, &gy, &ay);
+                const int gy1 = std::min(gy + 1, p.gh - 1);
+                if (have0 != gy) {
+                    if (have1 == gy) {
+                        std::swap(r0, r1);
+                        std::swap(have0, have1);
+                    } else {
+                        along_x(gy, r0.data());
+                        have0 = gy;
+                    }
+                }
+                if (have1 != gy1) {
+                    along_x(gy1, r1.data());
+                    have1 = gy1;
+                }
+                // raw pointers and locals: stores through a uint8 pointer may alias anything, and would
+                // otherwise make the compiler reload a vector's data pointer each time (no vectorising)
+                const float by = 1.f - ay, knee = p.knee;
+                const int n = 3 * p.w;
+                const std::uint8_t* in = src + y * p.in_stride;
+                std::uint8_t* row = o + (std::size_t)y * n;
+                const float *g0 = r0.data(), *g1 = r1.data();
+                float* vv = v.data();
+                // the row's products; the knee only in rows where a value passes it
+                int hot = 0;  // an integer reduction: vectorised, where a float max is not without fast-math
+                for (int i = 0; i < n; ++i) {
+                    const float t = (float)in[i] * (g0[i] * by + g1[i] * ay);
+                    vv[i] = t;
+                    hot |= t > knee;
+                }
+                if (hot) {
+                    for (int x = 0; x < p.w; ++x) {
+                        float* q = vv + 3 * x;
+                        const float s = knee_scale(std::max(std::max(q[0], q[1]), q[2]), knee);
+                        if (s != 1.f)
+                            for (int c = 0; c < 3; ++c) q[c] *= s;
+                    }
+                }
+                for (int i = 0; i < n; ++i) row[i] = round_u8(vv[i]);
+            }
+        }
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Mask erosion by an octagon (the fast path of fastswap.quality.erode_round), on runs of pixels.
 
 // erode_octagon: a (h, w) uint8 mask of 0 / 255 eroded as cv2.erode by a (2s + 1)-square, then k times
@@ -393,6 +477,8 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("poisson_blend", &poisson_blend, py::arg("src"), py::arg("dst"), py::arg("mask"),
           py::arg("mode") = "normal", py::arg("cycles") = 2, py::arg("pre_smooth") = 2,
           py::arg("post_smooth") = 2, py::arg("tol") = 0.f, py::arg("band") = 0);
+    m.def("apply_gain", &apply_gain, py::arg("img"), py::arg("gain"), py::arg("knee"),
+          "(h, w, 3) uint8 times a (gh, gw, 3) float32 gain brought up bilinearly, highlights kneed (see the C++ source)");
     m.def("erode_octagon", &erode_octagon, py::arg("mask"), py::arg("s"), py::arg("k"),
           "(h, w) uint8 0/255 mask eroded by the octagon of a (2s+1)-square plus k 3x3 crosses (see the C++ source)");
     m.def(

@@ -782,6 +782,50 @@ def test_dilate_round_is_a_disk_dilation_within_8_percent(r):
     assert np.array_equal(quality.dilate_round(mask, 0), mask)
 
 
+@pytest.mark.parametrize("kind", ["smooth", "bright", "noise", "view", "tiny"])
+def test_apply_gain_fast_path_matches_opencv(kind):
+    """With the C++ extension, apply_gain is one pass over the pixels; it must give the OpenCV
+    reference's bytes within the tolerance table's rounding allowance: gains brought up from sizes
+    that divide the image's or not (larger than it too), highlights past the knee, a box cut from a
+    larger image, images a pixel across."""
+    from tolerances import TOLERANCES
+
+    from fastswap import backends
+
+    if backends.status()["cpu"] is not None:
+        pytest.skip(f"the cpu backend is missing ({backends.status()['cpu']}): apply_gain is OpenCV's alone")
+    rng = np.random.default_rng(11)
+    hot = 0
+    for _ in range(12):
+        h, w = (int(v) for v in rng.integers(2 if kind == "view" else 1, 6 if kind == "tiny" else 400, 2))
+        gh, gw = (int(v) for v in rng.integers(1, 40, 2))
+        if kind == "noise":
+            img = rng.integers(0, 256, (h, w, 3), np.uint8)
+        else:  # a shaded face-like image
+            yy, xx = np.mgrid[0:h, 0:w]
+            base = 120 + 100 * np.sin(xx / 37.0 + 0.5) * np.cos(yy / 53.0)
+            img = np.clip(base[:, :, None] * (0.8, 0.9, 1.0) + rng.normal(0, 4, (h, w, 3)), 0, 255).astype(np.uint8)
+        lo, hi = (1.4, 2.5) if kind == "bright" else (0.4, 2.5)
+        gain = rng.uniform(lo, hi, (gh, gw, 3)).astype(np.float32)
+        if kind == "view":
+            big = rng.integers(0, 256, (h + 20, w + 30, 3), np.uint8)
+            big[7 : 7 + h, 11 : 11 + w] = img
+            img = big[7 : 7 + h, 11 : 11 + w]  # rows apart
+            assert not img.flags.c_contiguous
+        fast = quality.apply_gain(img, gain)
+        ref = quality.apply_gain_opencv(img, gain)
+        assert fast.shape == ref.shape == (h, w, 3) and fast.dtype == np.uint8
+        diff = np.abs(fast.astype(np.int16) - ref)
+        assert diff.max() <= TOLERANCES["gain_max_abs"], (kind, h, w, gh, gw)
+        assert (diff > 0).mean() <= TOLERANCES["gain_max_share"] or (diff > 0).sum() <= 1, (kind, h, w, gh, gw)
+        hot += int((ref.max(axis=2) > quality.KNEE).sum())
+    if kind == "bright":
+        assert hot > 1000  # the knee was exercised
+    # a gain of 1 leaves every pixel at or below the knee as it is
+    low = img.max(axis=2) <= quality.KNEE
+    assert np.array_equal(quality.apply_gain(img, np.ones((3, 4, 3), np.float32))[low], img[low])
+
+
 @pytest.mark.parametrize("kind", ["face masks", "ellipses", "noise", "blobs", "holes and lines"])
 def test_erode_round_fast_path_gives_opencvs_bytes(kind, demo, demo_faces):
     """With the C++ extension, erode_round works on the mask's runs of pixels; it must give the bytes

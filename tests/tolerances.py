@@ -11,4 +11,9 @@ TOLERANCES = {
     # An affine map of a smooth synthetic image is reproduced within this many grey levels
     # (against OpenCV's warpAffine, away from the image edges).
     "affine_max_abs": 1,
+    # quality.apply_gain's C++ path against its OpenCV reference: within this many grey levels, on at
+    # most this share of the values (a product within float precision of a half rounds either way;
+    # 4e-6 on the swaps of img2 and img20 into the shared photos, 1e-4 on random noise and gains).
+    "gain_max_abs": 1,
+    "gain_max_share": 5e-4,
 }

@@ -63,6 +63,14 @@ def poisson_blend(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, *, mode: s
     return _cpu.poisson_blend(src, dst, mask, mode, MAX_CYCLES, PRE_SMOOTH, POST_SMOOTH, RESIDUAL_TOL, BAND)
 
 
+def apply_gain(img: np.ndarray, gain: np.ndarray, knee: float) -> np.ndarray:
+    """(h, w, 3) uint8 ``img`` (host; rows may be a view's) times the (gh, gw, 3) float32 ``gain``
+    (host) brought up bilinearly to (h, w), each pixel whose brightest channel passes ``knee``
+    scaled as a whole towards 255; (h, w, 3) uint8, host. The fast path of
+    :func:`fastswap.quality.apply_gain` (csrc/colour_impl.h)."""
+    return _cpu.apply_gain(img, gain, float(knee))
+
+
 def erode_octagon(mask: np.ndarray, s: int, k: int) -> np.ndarray:
     """(H, W) uint8 mask of 0 / 255 (host) eroded by a (2s + 1)-square, then k times by the 3x3 cross,
     as two ``cv2.erode`` calls would (pixels outside the image count as 255), computed from the mask's
