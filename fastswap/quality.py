@@ -775,7 +775,8 @@ def apply_gain(img: np.ndarray, gain: np.ndarray) -> np.ndarray:
     Returns (h, w, 3) uint8, host. With the C++ extension, one pass over the pixels
     (``_cpu.apply_gain``, csrc/colour_impl.h): 0.7 ms against 2.0 on one thread, mean over img2's
     and img20's swaps into the shared photos; a value may then differ by one grey level where the two
-    round a product that lies within float precision of a half (4 in a million there). Without it (the backend registry says why), :func:`apply_gain_opencv`."""
+    round a product that lies within float precision of a half (4 in a million there). Without it
+    (the backend registry says why), :func:`apply_gain_opencv`."""
     if backends.status()["cpu"] is None:
         return backends.get_backend("cpu").apply_gain(img, np.ascontiguousarray(gain, np.float32), KNEE)
     return apply_gain_opencv(img, gain)
