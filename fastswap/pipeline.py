@@ -328,7 +328,10 @@ class FaceSwapper:
         (:class:`TrackPick`), so the swap does not jump between people: "largest" keeps its face until
         another is clearly larger; an index keeps the face it counted in the first frame where it
         existed (left to right) until that face is lost; with "reference" each face is compared with
-        the reference once, when its track starts.
+        the reference once, when its track starts. A face that scores under
+        ``temporal.TRACK_CONFIRM_SCORE`` is swapped (and counted) only from the
+        ``temporal.TRACK_CONFIRM_FRAMES``-th frame of its track on: a false detection that lasts a frame
+        does not flash a face.
 
         Args:
             frames: host arrays (H, W[, 3|4]) uint8 in the swapper's colour order, or paths.
@@ -352,15 +355,19 @@ class FaceSwapper:
             t0 = time.perf_counter()
             tracked = tracks.update(self.detector.detect(img) if detected is None else detected)
             found = [face for face, _ in tracked]
+            # only confirmed tracks are swapped, counted and compared (a passing false face is not)
+            real = [i for i, (_, track) in enumerate(tracked) if track.confirmed]
             if faces == "reference":
                 chosen = []
-                for i, (face, track) in enumerate(tracked):
+                for i in real:
+                    face, track = tracked[i]
                     if "reference" not in track.state:
                         track.state["reference"] = bool(self._select_reference(img, [face]))
                     if track.state["reference"]:
                         chosen.append(i)
             else:
-                chosen = picked(tracked, {t.id for t in tracks.tracks})
+                live = {t.id for t in tracks.tracks if t.confirmed}
+                chosen = [real[j] for j in picked([tracked[i] for i in real], live)]
             yield self._draw(frame, img, found, chosen, [track.state for _, track in tracked], False, t0)
 
     def _draw(

