@@ -58,7 +58,8 @@ class LandmarkFilter:
     motion as a whole (the similarity, :func:`similarity`, that best takes the one onto the other:
     a turn in the picture, a move, a change of size) and what is left at each point (expression,
     and the detector's noise). Each part is followed by a share ``alpha`` of itself, from a cutoff
-    frequency that rises with its speed (face sizes per second, low-passed at ``speed_cutoff``):
+    frequency that rises with its speed (face sizes per second: the velocity low-passed at
+    ``speed_cutoff`` with its sign, then its magnitude, so the noise's back and forth averages out):
     ``min_cutoff + beta * speed`` for the whole face (so a moving face lags as a whole, by little,
     and is never distorted), ``min_cutoff + beta_local * speed`` for each point (so an opening mouth
     is followed while still cheeks are held). The detector's noise moves points a little in all
@@ -93,8 +94,8 @@ class LandmarkFilter:
         self.beta, self.beta_local = float(beta), float(beta_local)
         self._speed_alpha = _alpha(speed_cutoff, self.fps)
         self._x: np.ndarray | None = None
-        self._speed = 0.0  # the whole face's
-        self._local = np.zeros(0)  # each point's
+        self._whole_v = np.zeros((0, 2))  # each point's velocity with the face as a whole (low-passed)
+        self._local_v = np.zeros((0, 2))  # each point's own velocity (low-passed)
 
     def __call__(self, points: np.ndarray, size: float) -> np.ndarray:
         """The filtered landmarks: ``points`` (N, D) float host array (pixels; D is 2, or 3 with a depth
@@ -102,7 +103,7 @@ class LandmarkFilter:
         The first call returns the points as they are."""
         x = np.asarray(points, np.float64)
         if self._x is None or self._x.shape != x.shape:
-            self._x, self._speed, self._local = x.copy(), 0.0, np.zeros(len(x))
+            self._x, self._whole_v, self._local_v = x.copy(), np.zeros((len(x), 2)), np.zeros((len(x), 2))
             return self._x.copy()
         prev = self._x
         scale, rot, shift = similarity(prev[:, :2], x[:, :2])
@@ -112,11 +113,15 @@ class LandmarkFilter:
             moved[:, 2:] *= scale  # depth is in the same pixel scale
         whole, local = moved - prev, x - moved
         per_second = self.fps / max(float(size), 1.0)
-        speed = float(np.sqrt((whole[:, :2] ** 2).sum(axis=1).mean())) * per_second
-        self._speed += self._speed_alpha * (speed - self._speed)
-        self._local += self._speed_alpha * (np.sqrt((local[:, :2] ** 2).sum(axis=1)) * per_second - self._local)
-        a_whole = _alpha(self.min_cutoff + self.beta * self._speed, self.fps)
-        a_local = _alpha(self.min_cutoff + self.beta_local * self._local, self.fps)[:, None]
+        # The velocities are low-passed with their sign, then their magnitude taken (as the One Euro
+        # filter does with its derivative): the detector's noise, in all directions, averages out,
+        # where its magnitude would not and would read as motion (a 100-pixel face's noise opened the
+        # cutoff to about 20 Hz at rest: it was hardly smoothed).
+        self._whole_v += self._speed_alpha * (whole[:, :2] * per_second - self._whole_v)
+        self._local_v += self._speed_alpha * (local[:, :2] * per_second - self._local_v)
+        speed = float(np.sqrt((self._whole_v**2).sum(axis=1).mean()))
+        a_whole = _alpha(self.min_cutoff + self.beta * speed, self.fps)
+        a_local = _alpha(self.min_cutoff + self.beta_local * np.sqrt((self._local_v**2).sum(axis=1)), self.fps)[:, None]
         self._x = prev + a_whole * whole + a_local * local
         return self._x.copy()
 
