@@ -99,3 +99,28 @@ def write_json(name: str, payload: dict) -> Path:
     path = RESULTS / name
     path.write_text(json.dumps(payload, indent=2, default=str))
     return path
+
+
+def bar_groups(path: Path, groups: list[str], series: list[tuple[str, list[dict]]], ylabel: str) -> None:
+    """Grouped bars, one group per entry of ``groups`` (its tick label), one bar per ``series`` entry
+    (its legend label, and per group a :func:`spread` dict): the median, whiskers from p25 to p75.
+    Written to ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    width = 0.8 / len(series)
+    for k, (label, spreads) in enumerate(series):
+        med = [s["median"] for s in spreads]
+        lo = [s["median"] - s["p25"] for s in spreads]
+        hi = [s["p75"] - s["median"] for s in spreads]
+        offset = (k - (len(series) - 1) / 2) * width
+        ax.bar(np.arange(len(groups)) + offset, med, width, yerr=[lo, hi], label=label, capsize=2)
+    ax.set_xticks(np.arange(len(groups)), groups, fontsize=7 if any("\n" in g for g in groups) else None)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8, ncol=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")

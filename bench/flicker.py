@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import classic  # noqa: E402
-from common import RESULTS, SHARED_FACES, metadata, spread, write_json  # noqa: E402
+from common import RESULTS, SHARED_FACES, bar_groups, metadata, spread, write_json  # noqa: E402
 
 from fastswap import FaceDetector, FaceSwapper, mesh, quality, temporal  # noqa: E402
 from fastswap.imageio import read_image  # noqa: E402
@@ -192,27 +192,15 @@ def main() -> None:
 
 
 def plot(summary: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     methods = [("input", "input clip (noise)"), ("each_frame", "one frame at a time"), ("swap_frames", "swap_frames")]
     methods.append(("classic", "classic loop"))
     motions = list(summary)
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    width = 0.2
-    for k, (m, label) in enumerate(methods):
-        med = [summary[mo][m]["flicker"]["median"] for mo in motions]
-        lo = [med[i] - summary[mo][m]["flicker"]["p25"] for i, mo in enumerate(motions)]
-        hi = [summary[mo][m]["flicker"]["p75"] - med[i] for i, mo in enumerate(motions)]
-        ax.bar(np.arange(len(motions)) + (k - 1.5) * width, med, width, yerr=[lo, hi], label=label, capsize=2)
-    ax.set_xticks(np.arange(len(motions)), [f"{mo} ({summary[mo]['clips']} clips)" for mo in motions])
-    ax.set_ylabel("frame-to-frame change over the face\n(grey levels, motion undone; median, p25-p75)")
-    ax.legend(fontsize=8, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    print(f"wrote {path}")
+    bar_groups(
+        path,
+        [f"{mo} ({summary[mo]['clips']} clips)" for mo in motions],
+        [(label, [summary[mo][m]["flicker"] for mo in motions]) for m, label in methods],
+        "frame-to-frame change over the face\n(grey levels, motion undone; median, p25-p75)",
+    )
 
 
 if __name__ == "__main__":

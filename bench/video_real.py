@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import classic  # noqa: E402
-from common import RESULTS, SHARED_FACES, metadata, spread, write_json  # noqa: E402
+from common import RESULTS, SHARED_FACES, bar_groups, metadata, spread, write_json  # noqa: E402
 
 from fastswap import FaceDetector, FaceSwapper, mesh, quality  # noqa: E402
 from fastswap.detect import Face  # noqa: E402
@@ -233,26 +233,14 @@ def sheet_row(label: str, *images: np.ndarray) -> np.ndarray:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     methods = [("input", "input (the flow's residual)"), ("each_frame", "one frame at a time")]
     methods += [("swap_frames", "fastswap video"), ("classic", "classic loop")]
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
-    width = 0.2
-    for k, (m, label) in enumerate(methods):
-        med = [r["warping_error"][m]["median"] for r in rows]
-        lo = [med[i] - r["warping_error"][m]["p25"] for i, r in enumerate(rows)]
-        hi = [r["warping_error"][m]["p75"] - med[i] for i, r in enumerate(rows)]
-        ax.bar(np.arange(len(rows)) + (k - 1.5) * width, med, width, yerr=[lo, hi], label=label, capsize=2)
-    ax.set_xticks(np.arange(len(rows)), [f"{r['clip']}\n({r['scored_pairs']} pairs)" for r in rows], fontsize=7)
-    ax.set_ylabel("warping error over the face\n(grey levels; median, p25-p75)")
-    ax.legend(fontsize=8, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    print(f"wrote {path}")
+    bar_groups(
+        path,
+        [f"{r['clip']}\n({r['scored_pairs']} pairs)" for r in rows],
+        [(label, [r["warping_error"][m] for r in rows]) for m, label in methods],
+        "warping error over the face\n(grey levels; median, p25-p75)",
+    )
 
 
 if __name__ == "__main__":

@@ -3,21 +3,9 @@
 // bilinear resize of the gain, a product, soft_highlights); keep them in step.
 #pragma once
 
-#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
-#define FS_HD __host__ __device__ __forceinline__
-#else
-#include <cmath>
-#include <cstdint>
-#define FS_HD inline
-#endif
+#include "host_device.h"
 
 namespace fastswap {
-
-#if defined(__CUDACC_RTC__)
-typedef unsigned char u8;
-#else
-typedef std::uint8_t u8;
-#endif
 
 // Parameters of one gain launch.
 struct GainParams {

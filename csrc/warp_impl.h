@@ -2,23 +2,9 @@
 // Semantics are those of fastswap/backends/numpy_backend.py (the reference); keep them in step.
 #pragma once
 
-#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
-#define FS_HD __host__ __device__ __forceinline__
-#else
-#include <cmath>
-#include <cstdint>
-#define FS_HD inline
-#endif
+#include "host_device.h"
 
 namespace fastswap {
-
-#if defined(__CUDACC_RTC__)
-typedef long long i64;
-typedef unsigned char u8;
-#else
-typedef std::int64_t i64;
-typedef std::uint8_t u8;
-#endif
 
 constexpr int kFixedOne = 256;  // sub-pixel steps per pixel for snapped target vertices
 
