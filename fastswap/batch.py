@@ -46,6 +46,7 @@ class Record:
     status: str  # swapped | no-face | skipped | failed
     faces: int = 0  # faces swapped (in all frames, for a video)
     frames: int | None = None  # a video's frames
+    audio: str | None = None  # a video's sound (fastswap.video.VideoReport.audio)
     reason: str | None = None
     ms: dict[str, float] = field(default_factory=dict)
     # one entry per selected target face: index (left to right), confidence (detector score x visible
@@ -242,7 +243,7 @@ def _run_video(job: Job, fs, rec: Record) -> Record:
         raise InputError(f"{job.output}: a video's output must be a video ({', '.join(sorted(VIDEO_EXTS))})")
     t0 = time.perf_counter()
     rep = swap_video(fs, job.target, job.output, faces=_W["opts"].faces, inputs=(job.source,), threads=False)
-    rec.faces, rec.frames = rep.faces_swapped, rep.frames
+    rec.faces, rec.frames, rec.audio = rep.faces_swapped, rep.frames, rep.audio
     rec.status = "swapped" if rep.faces_swapped else "no-face"
     if not rep.faces_swapped:
         rec.reason = "no selected face in any frame; written without a swap"

@@ -189,7 +189,8 @@ def _parser() -> argparse.ArgumentParser:
         "video",
         help="swap the source's face into every frame of a video",
         description="Swap the source's face into every frame of a video and write OUT (.mp4, .mov, .avi or "
-        ".mkv; no sound). Each face is tracked from frame to frame: its landmarks are smoothed over time and "
+        ".mkv) with the input's sound (copied, or re-encoded where the container needs it). Each face is "
+        "tracked from frame to frame: its landmarks are smoothed over time and "
         "its kept regions (an open mouth, a closed eye) do not switch on and off, so the swap does not "
         "flicker. Exit code 4 when no frame has a face (the video is written without a swap, re-encoded).",
     )
@@ -206,6 +207,12 @@ def _parser() -> argparse.ArgumentParser:
         dest="smooth",
         action="store_false",
         help="use each frame's landmarks as detected (no smoothing over time)",
+    )
+    v.add_argument(
+        "--no-audio",
+        dest="audio",
+        action="store_false",
+        help="write the video without the input's sound",
     )
     v.add_argument("--quiet", action="store_true", help="no progress output")
     common(v)
@@ -377,15 +384,19 @@ def _cmd_video(a: argparse.Namespace) -> int:
                     print(f"{a.video}: {n} frames", file=sys.stderr, flush=True)
 
         try:
-            rep = swap_video(fs, a.video, a.output, faces=faces, smooth=a.smooth, inputs=(a.source,), progress=show)
+            rep = swap_video(
+                fs, a.video, a.output, faces=faces, smooth=a.smooth, inputs=(a.source,), progress=show, audio=a.audio
+            )
         finally:
             if bar is not None:
                 bar.close()
     rate = rep.frames / rep.seconds if rep.seconds else 0.0
     print(
         f"{a.output}: {rep.frames} frames at {rep.fps:g} fps ({rate:.1f} frames/s), {rep.faces_swapped} face(s) "
-        f"swapped, {rep.frames - rep.frames_with_faces} frame(s) without a face"
+        f"swapped, {rep.frames - rep.frames_with_faces} frame(s) without a face; sound: {rep.audio}"
     )
+    if rep.audio.startswith("dropped"):
+        print(f"fastswap: warning: {a.output}: written without the input's sound ({rep.audio})", file=sys.stderr)
     if rep.frames_with_faces == 0:
         print(f"fastswap: {a.video}: no face in any frame; wrote it without a swap to {a.output}", file=sys.stderr)
         return EXIT_NO_TARGET_FACE

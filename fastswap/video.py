@@ -1,13 +1,17 @@
 """Video files: read frames with OpenCV, swap them with :meth:`FaceSwapper.swap_frames`, write atomically.
 
 OpenCV reads whatever its FFmpeg can decode and writes MPEG-4 Part 2 (``.mp4``, ``.mov``), Motion
-JPEG (``.avi``) or Xvid (``.mkv``), which every OpenCV wheel can encode. Sound is not carried over.
+JPEG (``.avi``) or Xvid (``.mkv``), which every OpenCV wheel can encode. The input's sound is then
+carried over by the ``ffmpeg`` that the ``imageio-ffmpeg`` package ships (:func:`carry_audio`): its
+streams copied as they are, or re-encoded where the output's container cannot hold them.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import re
+import subprocess
 import tempfile
 import threading
 import time
@@ -23,6 +27,8 @@ from .imageio import same_file
 from .temporal import FaceTracks
 
 CODECS = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}  # by the output's extension
+# the sound's codec where the input's cannot be copied into the output's container (AVI's usual is MP3)
+AUDIO_CODECS = {".mp4": "aac", ".mov": "aac", ".avi": "libmp3lame", ".mkv": "aac"}
 DEFAULT_FPS = 30.0  # when the input does not say
 
 
@@ -37,6 +43,9 @@ class VideoReport:
     faces_swapped: int = 0  # over all frames
     seconds: float = 0.0
     per_frame: list[int] = field(default_factory=list)  # faces swapped in each frame
+    # the sound: "copied", "re-encoded (codec)", "none in the input", "off" (not asked for), or
+    # "dropped: why" (no ffmpeg, or it failed: the video is written without sound)
+    audio: str = "off"
 
 
 def read_frames(path: str | os.PathLike) -> tuple[Iterator[np.ndarray], float, tuple[int, int]]:
@@ -164,6 +173,106 @@ class _Writer:
             raise self._error
 
 
+class AudioError(Exception):
+    """The input's sound could not be carried over (the message says why)."""
+
+
+def ffmpeg_exe() -> str:
+    """The ``ffmpeg`` executable that the ``imageio-ffmpeg`` package ships (or its ``IMAGEIO_FFMPEG_EXE``).
+
+    Raises:
+        AudioError: imageio-ffmpeg is not installed, or has no executable for this platform.
+    """
+    try:
+        import imageio_ffmpeg
+    except ImportError as e:
+        raise AudioError(f"imageio-ffmpeg is not installed ({e})") from e
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as e:
+        raise AudioError(f"imageio-ffmpeg has no ffmpeg here ({e})") from e
+
+
+def audio_streams(path: str | os.PathLike) -> list[str]:
+    """The audio streams of a media file as ffmpeg describes them (one line each, e.g. "aac (LC) ...,
+    48000 Hz, stereo"); [] for none.
+
+    Raises:
+        AudioError: no ffmpeg (see :func:`ffmpeg_exe`), or it could not read the file.
+    """
+    run = subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", os.fspath(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    if "Input #0" not in run.stderr:  # without an output ffmpeg always exits 1; no "Input" is an error
+        raise AudioError(f"ffmpeg cannot read {path}: {run.stderr.strip().splitlines()[-1:] or run.returncode}")
+    return [m.group(1).strip() for m in re.finditer(r"Stream #\S+.*?: Audio: (.*)", run.stderr)]
+
+
+def video_packets(path: str | os.PathLike) -> int:
+    """The frames (packets) of the first video stream of ``path``, counted by ffmpeg without decoding
+    them (OpenCV's count is the container's estimate: an AVI whose sound outlasts its frames by a
+    little reads a frame more); -1 when ffmpeg cannot tell.
+
+    Raises:
+        AudioError: no ffmpeg (see :func:`ffmpeg_exe`).
+    """
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", os.fspath(path), "-map", "0:v:0", "-c", "copy"]
+    run = subprocess.run([*cmd, "-f", "null", "-"], capture_output=True, text=True, errors="replace")
+    counts = re.findall(r"frame=\s*(\d+)", run.stderr)
+    return int(counts[-1]) if run.returncode == 0 and counts else -1
+
+
+def carry_audio(source: str | os.PathLike, silent: str | os.PathLike, out: str | os.PathLike) -> str:
+    """Write ``out``: the video stream of ``silent`` (copied, not re-encoded) with every audio stream of
+    ``source``, copied as they are, or re-encoded to ``AUDIO_CODECS[out's extension]`` when the
+    container cannot hold them (the first try's error says so). Returns what was done: "copied",
+    "re-encoded (codec)", or "none in the input" (``out`` is then not written). Timestamps are kept:
+    the sound plays against the frames as it did in ``source`` when its video started at 0.
+
+    Raises:
+        AudioError: no ffmpeg, or it failed (its last message line given).
+    """
+    if not audio_streams(source):
+        return "none in the input"
+    base = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", os.fspath(silent)]
+    base += ["-i", os.fspath(source), "-map", "0:v:0", "-map", "1:a", "-c:v", "copy"]
+    codec = AUDIO_CODECS.get(Path(out).suffix.lower(), "aac")
+    last = ""
+    for audio, done in ((["-c:a", "copy"], "copied"), (["-c:a", codec], f"re-encoded ({codec})")):
+        run = subprocess.run([*base, *audio, os.fspath(out)], capture_output=True, text=True, errors="replace")
+        if run.returncode == 0:
+            return done
+        last = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+    raise AudioError(f"ffmpeg could not add the sound: {last}")
+
+
+def _with_audio(source, tmp: str, out: Path, frames: int) -> str:
+    """The sound of ``source`` added to the silent video ``tmp`` (replaced in place on success, through
+    a second temporary file beside it, read back like the first); what :func:`carry_audio` did, or
+    "dropped: why"."""
+    if not isinstance(source, (str, os.PathLike)):
+        return "dropped: the input is not a file"
+    fd, both = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".part{out.suffix.lower()}", dir=os.path.dirname(tmp))
+    os.close(fd)
+    try:
+        done = carry_audio(source, tmp, both)
+        if done == "none in the input":
+            return done
+        stored = video_packets(both)
+        if stored != frames:
+            raise AudioError(f"the video with sound holds {stored} of {frames} frames")
+        os.replace(both, tmp)
+        return done
+    except AudioError as e:
+        return f"dropped: {e}"
+    finally:
+        if os.path.exists(both):
+            os.unlink(both)
+
+
 def swap_video(
     swapper,
     video_in: str | os.PathLike,
@@ -174,10 +283,13 @@ def swap_video(
     inputs: tuple = (),
     progress: Callable[[int], None] | None = None,
     threads: bool = True,
+    audio: bool = True,
 ) -> VideoReport:
     """Swap ``swapper``'s source face (a :class:`fastswap.FaceSwapper`) into every frame of ``video_in``
     and write ``video_out``, at the input's frame rate and size, with the codec of its extension
-    (``CODECS``).
+    (``CODECS``), and with the input's sound (``audio``; :func:`carry_audio`: copied, or re-encoded
+    where the container needs it). If the sound cannot be carried over (no ffmpeg, or it fails), the
+    video is written without it and ``report.audio`` says why.
 
     The frames go through what :meth:`FaceSwapper.swap_frames` does (faces tracked, landmarks smoothed
     over time unless ``smooth`` is off, decisions with hysteresis), in order; with ``threads`` each
@@ -242,6 +354,8 @@ def swap_video(
         if stored != report.frames:
             got = "a file OpenCV cannot read back" if stored < 0 else f"{stored} of {report.frames} frames"
             raise OutputError(f"{out}: the video writer stored {got} (disk full?)")
+        if audio:
+            report.audio = _with_audio(video_in, tmp, out, report.frames)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fastswap import FaceSwapper, InputError, mesh, quality, temporal
+from fastswap import FaceSwapper, InputError, mesh, quality, temporal, video
 from fastswap.cli import main
 from fastswap.detect import Face
 from fastswap.video import read_frames, swap_video
@@ -228,6 +229,88 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> None:
     for f in frames:
         writer.write(f)
     writer.release()
+
+
+def with_sound(silent: Path, out: Path, codec: str, seconds: float) -> None:
+    """``silent``'s frames with a tone (and a click at a third of it, so that a shifted copy differs)
+    encoded by ``codec``, written to ``out`` (ffmpeg from imageio-ffmpeg)."""
+    tone = (
+        f"aevalsrc='0.3*sin(2*PI*440*t)+0.5*between(t,{seconds / 3:.3f},{seconds / 3 + 0.01:.3f})':s=44100:d={seconds}"
+    )
+    cmd = [video.ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(silent), "-f", "lavfi", "-i", tone]
+    subprocess.run([*cmd, "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", codec, str(out)], check=True)
+
+
+def pcm(path: Path) -> np.ndarray:
+    """The first audio stream of ``path`` decoded to 16-bit mono samples at 44.1 kHz."""
+    cmd = [video.ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", "44100"]
+    run = subprocess.run([*cmd, "-f", "s16le", "-"], capture_output=True, check=True)
+    return np.frombuffer(run.stdout, np.int16)
+
+
+@pytest.mark.parametrize(
+    "codec, suffix, expect",
+    [("aac", ".mp4", "copied"), ("libmp3lame", ".avi", "copied"), ("libopus", ".avi", "re-encoded (libmp3lame)")],
+)
+def test_the_video_keeps_its_sound(tmp_path, demo, grace_clip, capsys, codec, suffix, expect):
+    """The input's sound is in the output: copied sample for sample where the container takes it
+    (AAC in MP4, MP3 in AVI), re-encoded where it does not (Opus into AVI: MP3, the same tone)."""
+    src = tmp_path / "astronaut.png"
+    cv2.imwrite(str(src), demo["astronaut"])
+    write_clip(tmp_path / "silent.avi", grace_clip[:8])
+    clip = tmp_path / ("in.mkv" if codec == "libopus" else f"in{suffix}")
+    with_sound(tmp_path / "silent.avi", clip, codec, 8 / 25)
+    out = tmp_path / f"out{suffix}"
+    assert main(["video", str(src), str(clip), "-o", str(out), "--quiet"]) == 0
+    assert f"sound: {expect}" in capsys.readouterr().out
+    assert len(video.audio_streams(out)) == 1 and len(list(read_frames(out)[0])) == 8
+    a, b = pcm(clip).astype(float), pcm(out).astype(float)
+    if expect == "copied":
+        assert np.array_equal(a, b)
+    else:  # re-encoded: the same length within the codec's padding (MP3: 40 ms here), the click in place
+        assert abs(len(a) - len(b)) < 0.05 * 44100, (len(a), len(b))
+        assert abs(int(np.argmax(np.abs(a))) - int(np.argmax(np.abs(b)))) < 0.03 * 44100
+    assert not list(tmp_path.glob(".*.part.*"))  # no temporary left (batch.VIDEO_TMP_GLOB)
+
+
+def test_the_sound_is_optional_and_its_loss_reported(tmp_path, demo, detector, grace_clip, monkeypatch, capsys):
+    src = tmp_path / "astronaut.png"
+    cv2.imwrite(str(src), demo["astronaut"])
+    write_clip(tmp_path / "silent.avi", grace_clip[:6])
+    clip = tmp_path / "in.mp4"
+    with_sound(tmp_path / "silent.avi", clip, "aac", 6 / 25)
+    # --no-audio: none
+    assert main(["video", str(src), str(clip), "-o", str(tmp_path / "mute.mp4"), "--quiet", "--no-audio"]) == 0
+    assert "sound: off" in capsys.readouterr().out and video.audio_streams(tmp_path / "mute.mp4") == []
+    # an input without sound: nothing to carry
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        rep = video.swap_video(fs, tmp_path / "silent.avi", tmp_path / "none.mp4")
+    assert rep.audio == "none in the input" and video.audio_streams(tmp_path / "none.mp4") == []
+
+    # no ffmpeg (imageio-ffmpeg missing or broken): the video is still written, without sound, and said so
+    def missing():
+        raise video.AudioError("imageio-ffmpeg is not installed (test)")
+
+    monkeypatch.setattr(video, "ffmpeg_exe", missing)
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(src), str(clip), "-o", str(out), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "sound: dropped: imageio-ffmpeg is not installed (test)" in captured.out
+    assert "written without the input's sound" in captured.err
+    monkeypatch.undo()
+    assert video.audio_streams(out) == [] and len(list(read_frames(out)[0])) == 6
+
+    # ffmpeg fails while adding the sound: the same, and no temporary file is left
+    def failing(source, silent, both):
+        Path(both).write_bytes(b"half")
+        raise video.AudioError("ffmpeg could not add the sound: test")
+
+    monkeypatch.setattr(video, "carry_audio", failing)
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        rep = video.swap_video(fs, clip, tmp_path / "failed.mp4")
+    assert rep.audio == "dropped: ffmpeg could not add the sound: test"
+    assert len(list(read_frames(tmp_path / "failed.mp4")[0])) == 6
+    assert not list(tmp_path.glob(".*.part.*"))
 
 
 def test_video_command_swaps_every_frame(tmp_path, demo, grace_clip, capsys):
@@ -448,6 +531,7 @@ def test_batch_swaps_videos_beside_photos(tmp_path, demo, grace_clip):
     assert recs["photo.jpg"]["status"] == "swapped" and recs["photo.jpg"]["output"].endswith("photo.png")
     assert recs["clip.avi"]["status"] == "swapped" and recs["clip.avi"]["frames"] == 5
     assert recs["clip.avi"]["faces"] == 5 and recs["clip.avi"]["output"].endswith("clip.avi")  # its own format
+    assert recs["clip.avi"]["audio"] == "none in the input"  # OpenCV's clip has no sound
     assert recs["broken.mp4"]["status"] == "failed" and "broken.mp4" in recs["broken.mp4"]["reason"]
     assert len(list(read_frames(out / "clip.avi")[0])) == 5
     assert sorted(p.name for p in out.iterdir()) == ["clip.avi", "photo.png", "report.jsonl"]  # temporaries gone
