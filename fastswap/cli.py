@@ -392,8 +392,9 @@ def _cmd_video(a: argparse.Namespace) -> int:
                 bar.close()
     rate = rep.frames / rep.seconds if rep.seconds else 0.0
     print(
-        f"{a.output}: {rep.frames} frames at {rep.fps:g} fps ({rate:.1f} frames/s), {rep.faces_swapped} face(s) "
-        f"swapped, {rep.frames - rep.frames_with_faces} frame(s) without a face; sound: {rep.audio}"
+        f"{a.output}: {rep.frames} frames at {rep.fps:g} fps in {rep.codec} ({rate:.1f} frames/s), "
+        f"{rep.faces_swapped} face(s) swapped, {rep.frames - rep.frames_with_faces} frame(s) without a face; "
+        f"sound: {rep.audio}"
     )
     if rep.audio.startswith("dropped"):
         print(f"fastswap: warning: {a.output}: written without the input's sound ({rep.audio})", file=sys.stderr)

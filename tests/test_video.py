@@ -273,6 +273,45 @@ def test_the_video_keeps_its_sound(tmp_path, demo, grace_clip, capsys, codec, su
     assert not list(tmp_path.glob(".*.part.*"))  # no temporary left (batch.VIDEO_TMP_GLOB)
 
 
+def test_mp4_is_written_in_h264_else_mpeg4(tmp_path, demo, detector, grace_clip, monkeypatch):
+    """.mp4 in H.264 by ffmpeg (what browsers and phones play), close to the swapped frames; an odd size
+    padded by a pixel (4:2:0); without ffmpeg, OpenCV's MPEG-4 Part 2; an ffmpeg that fails leaves
+    neither output nor temporary."""
+    clip = tmp_path / "in.mkv"  # lossless FFV1 by ffmpeg: OpenCV's writers crop an odd size to even
+    odd = [np.ascontiguousarray(f[:-1, :-1]) for f in grace_clip[:5]]  # 511 x 599
+    h, w = odd[0].shape[:2]
+    cmd = [video.ffmpeg_exe(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}"]
+    cmd += ["-r", "25", "-i", "-", "-c:v", "ffv1", str(clip)]
+    subprocess.run(cmd, input=b"".join(f.tobytes() for f in odd), check=True)
+    assert read_frames(clip)[2] == (511, 599) and np.array_equal(next(read_frames(clip)[0]), odd[0])
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        rep = swap_video(fs, clip, tmp_path / "out.mp4")
+        want = [r.image for r in fs.swap_frames(list(read_frames(clip)[0]), fps=25.0)]
+    assert rep.codec == "h264" and "h264" in video.video_streams(tmp_path / "out.mp4")[0]
+    got, _, size = read_frames(tmp_path / "out.mp4")
+    got = list(got)
+    assert size == (512, 600) and len(got) == 5
+    for g, want_frame in zip(got, want):  # lossy, but close: the padding is the last column and row
+        mse = np.mean((g[:599, :511].astype(float) - want_frame) ** 2)
+        assert 10 * np.log10(255**2 / mse) > 35
+
+    def missing():
+        raise video.AudioError("imageio-ffmpeg is not installed (test)")
+
+    monkeypatch.setattr(video, "ffmpeg_exe", missing)
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        rep = swap_video(fs, clip, tmp_path / "plain.mp4")
+    assert rep.codec == "mp4v" and len(list(read_frames(tmp_path / "plain.mp4")[0])) == 5
+    monkeypatch.undo()
+
+    from fastswap import OutputError
+
+    monkeypatch.setattr(video, "H264_PRESET", "no-such-preset")
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs, pytest.raises(OutputError, match="ffmpeg"):
+        swap_video(fs, clip, tmp_path / "failed.mp4")
+    assert not (tmp_path / "failed.mp4").exists() and not list(tmp_path.glob(".*.part.*"))
+
+
 def test_the_sound_is_optional_and_its_loss_reported(tmp_path, demo, detector, grace_clip, monkeypatch, capsys):
     src = tmp_path / "astronaut.png"
     cv2.imwrite(str(src), demo["astronaut"])
