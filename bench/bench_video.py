@@ -1,11 +1,12 @@
 """End-to-end video throughput: ``fastswap video`` against the classic loop over the same frames, in one run.
 
 The clip: one photo of ../shared/faces (``--target``) placed in a 1280 x 720 frame, drifting by a pixel
-and 0.2 degrees per frame, with sensor noise, written as an MPEG-4 file (``--frames`` frames at 30
-per second). Each round decodes, detects, swaps and encodes the whole clip three ways, on fresh outputs:
+and 0.2 degrees per frame, with sensor noise, written as an .mp4 file (``--frames`` frames at 30 per
+second; H.264, as ``fastswap video`` writes it, ``fastswap.video.open_writer``). Each round decodes,
+detects, swaps and encodes the whole clip three ways, on fresh outputs:
 
 - classic: one thread; for each frame MediaPipe's detection, the classic warp and cv2.seamlessClone
-  (``bench/classic.py``), the frame encoded by the same OpenCV writer;
+  (``bench/classic.py``), the frame encoded by the writer ``fastswap video`` uses (``open_writer``);
 - fastswap, one thread: ``fastswap.video.swap_video(..., threads=False)``;
 - fastswap (default): ``swap_video``, the decoder reading ahead and the encoder writing behind on
   threads of their own.
@@ -35,7 +36,7 @@ from common import RESULTS, SHARED_FACES, metadata, spread, write_json  # noqa: 
 
 from fastswap import FaceDetector, FaceSwapper  # noqa: E402
 from fastswap.imageio import read_image  # noqa: E402
-from fastswap.video import CODECS, read_frames, swap_video  # noqa: E402
+from fastswap.video import open_writer, read_frames, swap_video  # noqa: E402
 
 SIZE = (1280, 720)
 
@@ -48,7 +49,7 @@ def make_clip(photo: np.ndarray, path: Path, n: int, fps: float = 30.0) -> None:
     y0, x0 = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
     canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
     rng = np.random.default_rng(0)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*CODECS[".mp4"]), fps, SIZE)
+    writer, _ = open_writer(path, fps, SIZE)
     for t in range(n):
         m = cv2.getRotationMatrix2D((w / 2, h / 2), 0.2 * t, 1.0)
         m[:, 2] += (t - n / 2, 0.4 * t)
@@ -60,7 +61,7 @@ def make_clip(photo: np.ndarray, path: Path, n: int, fps: float = 30.0) -> None:
 def classic_run(source: np.ndarray, clip: Path, out: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
     frames, fps, size = read_frames(clip)
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*CODECS[".mp4"]), fps, size)
+    writer, _ = open_writer(out, fps, size)  # the writer fastswap video uses: the same encoding cost
     n = 0
     with FaceDetector() as det:
         src_pts = max(det.detect(source), key=lambda f: f.size).points[:468]
