@@ -22,6 +22,8 @@ from .errors import FastswapError, InputError
 
 SHAPE_DEFAULT = 0.2  # = fastswap.pipeline.SHAPE (not imported here: --help stays light; a test keeps them equal)
 FADE_DEFAULT = 0.1  # = fastswap.quality.FADE (same reason; the same test keeps them equal)
+# = fastswap.video.H264_PRESETS, the first the default (the same reason; the same test keeps them equal)
+H264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 EXIT_NO_TARGET_FACE = 4
 
@@ -209,6 +211,13 @@ def _parser() -> argparse.ArgumentParser:
         help="use each frame's landmarks as detected (no smoothing over time)",
     )
     v.add_argument(
+        "--preset",
+        default=None,
+        choices=H264_PRESETS,
+        help="libx264's preset for .mp4, .mov and .mkv (default ultrafast: the fastest; superfast writes "
+        "files about half the size, veryfast a third, each slower)",
+    )
+    v.add_argument(
         "--no-audio",
         dest="audio",
         action="store_false",
@@ -385,7 +394,15 @@ def _cmd_video(a: argparse.Namespace) -> int:
 
         try:
             rep = swap_video(
-                fs, a.video, a.output, faces=faces, smooth=a.smooth, inputs=(a.source,), progress=show, audio=a.audio
+                fs,
+                a.video,
+                a.output,
+                faces=faces,
+                smooth=a.smooth,
+                inputs=(a.source,),
+                progress=show,
+                audio=a.audio,
+                preset=a.preset,
             )
         finally:
             if bar is not None:

@@ -30,10 +30,12 @@ from .temporal import FaceTracks
 
 CODECS = {".mp4": "h264", ".mov": "h264", ".avi": "MJPG", ".mkv": "h264"}  # by the output's extension
 FALLBACK = {".mp4": "mp4v", ".mov": "mp4v", ".mkv": "XVID"}  # OpenCV's own codecs, where there is no ffmpeg
-# libx264's speed preset and constant rate factor: at 1280 x 720 on one thread of this project's
-# machine "superfast" took 8.7 ms a frame and gave a file the size of OpenCV's MPEG-4 Part 2 (3.9 ms),
-# at a much better quality; "ultrafast" 4.9 ms and 1.8 times the size, "veryfast" 12.9 ms and 0.6.
-H264_PRESET, H264_CRF = "superfast", 20
+# libx264's speed preset (the default) and constant rate factor. On a filmed clip at 1280 x 720, one
+# thread of this project's machine: "ultrafast" 4.9 ms a frame, 1.8 times the size of OpenCV's MPEG-4
+# Part 2 file (3.9 ms) at the same PSNR; "superfast" 8.7 ms, the same size, 0.8 dB better; "veryfast"
+# 12.9 ms, 0.6 times the size. `fastswap video` on two cores (bench_video's clip): 38, 31 and 30 frames/s.
+H264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+H264_PRESET, H264_CRF = "ultrafast", 20
 # the sound's codec where the input's cannot be copied into the output's container (AVI's usual is MP3)
 AUDIO_CODECS = {".mp4": "aac", ".mov": "aac", ".avi": "libmp3lame", ".mkv": "aac"}
 DEFAULT_FPS = 30.0  # when the input does not say
@@ -184,14 +186,29 @@ class _Writer:
 class FfmpegWriter:
     """A video writer with OpenCV's ``VideoWriter`` interface (``isOpened``, ``write``, ``release``) that
     pipes the frames ((h, w, 3) uint8 BGR, host, all of the size given) to ffmpeg, which encodes them in
-    H.264 (libx264, ``H264_PRESET``, ``H264_CRF``, 4:2:0; an odd width or height is padded by a pixel,
-    which 4:2:0 needs). ``release`` raises :class:`fastswap.OutputError` if ffmpeg failed."""
+    H.264 (libx264, ``preset``: one of ``H264_PRESETS``, None for ``H264_PRESET``; ``H264_CRF``; 4:2:0,
+    an odd width or height padded by a pixel, which 4:2:0 needs). ``release`` raises
+    :class:`fastswap.OutputError` if ffmpeg failed."""
 
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], exe: str) -> None:
+    def __init__(
+        self, path: str | os.PathLike, fps: float, size: tuple[int, int], exe: str, preset: str | None = None
+    ) -> None:
         w, h = size
         self.path = os.fspath(path)
         cmd = [exe, "-nostdin", "-hide_banner", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24"]
-        cmd += ["-s", f"{w}x{h}", "-r", f"{fps:.6f}", "-i", "-", "-an", "-c:v", "libx264", "-preset", H264_PRESET]
+        cmd += [
+            "-s",
+            f"{w}x{h}",
+            "-r",
+            f"{fps:.6f}",
+            "-i",
+            "-",
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            preset or H264_PRESET,
+        ]
         cmd += ["-crf", str(H264_CRF), "-pix_fmt", "yuv420p"]
         if w % 2 or h % 2:
             cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
@@ -232,15 +249,15 @@ class FfmpegWriter:
         return lines[-1] if lines else ""
 
 
-def open_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]):
-    """A writer for ``path`` by its extension (``CODECS``): :class:`FfmpegWriter` for H.264, where
-    imageio-ffmpeg's ffmpeg is there, else ``cv2.VideoWriter`` with the ``FALLBACK`` codec; and the
-    codec's name."""
+def open_writer(path: str | os.PathLike, fps: float, size: tuple[int, int], preset: str | None = None):
+    """A writer for ``path`` by its extension (``CODECS``): :class:`FfmpegWriter` for H.264 (at
+    ``preset``), where imageio-ffmpeg's ffmpeg is there, else ``cv2.VideoWriter`` with the ``FALLBACK``
+    codec; and the codec's name."""
     ext = Path(path).suffix.lower()
     codec = CODECS[ext]
     if codec == "h264":
         try:
-            return FfmpegWriter(path, fps, size, ffmpeg_exe()), codec
+            return FfmpegWriter(path, fps, size, ffmpeg_exe(), preset), codec
         except AudioError:
             codec = FALLBACK[ext]
     return cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*codec), fps, size), codec
@@ -368,12 +385,14 @@ def swap_video(
     progress: Callable[[int], None] | None = None,
     threads: bool = True,
     audio: bool = True,
+    preset: str | None = None,
 ) -> VideoReport:
     """Swap ``swapper``'s source face (a :class:`fastswap.FaceSwapper`) into every frame of ``video_in``
     and write ``video_out``, at the input's frame rate and size, with the codec of its extension
     (``CODECS``, :func:`open_writer`), and with the input's sound (``audio``; :func:`carry_audio`: copied, or re-encoded
     where the container needs it). If the sound cannot be carried over (no ffmpeg, or it fails), the
-    video is written without it and ``report.audio`` says why.
+    video is written without it and ``report.audio`` says why. ``preset``: libx264's, for H.264
+    (``H264_PRESETS``; None: ``H264_PRESET``): slower ones write smaller files.
 
     The frames go through what :meth:`FaceSwapper.swap_frames` does (faces tracked, landmarks smoothed
     over time unless ``smooth`` is off, decisions with hysteresis), in order; with ``threads`` each
@@ -392,6 +411,8 @@ def swap_video(
     ext = out.suffix.lower()
     if ext not in CODECS:
         raise InputError(f"{out}: the output must end in one of {', '.join(sorted(CODECS))} (got {ext or 'none'!r})")
+    if preset is not None and preset not in H264_PRESETS:
+        raise InputError(f"preset must be one of {', '.join(H264_PRESETS)}, got {preset!r}")
     for src in (video_in, *inputs):
         if isinstance(src, (str, os.PathLike)) and same_file(out, src):
             raise InputError(f"{out}: output path is the same file as input {src}; refusing to overwrite")
@@ -403,7 +424,7 @@ def swap_video(
         os.close(fd)
     except OSError as e:
         raise OutputError(f"{out}: cannot create output ({e})") from e
-    writer, codec = open_writer(tmp, fps, size)
+    writer, codec = open_writer(tmp, fps, size, preset)
     report = VideoReport(fps=fps, size=size, codec=codec)
     t0 = time.perf_counter()
     sink = items = None

@@ -750,6 +750,9 @@ def test_cli_defaults_are_the_pipelines():
     from fastswap import cli, pipeline
 
     assert cli.SHAPE_DEFAULT == pipeline.SHAPE
+    from fastswap import video
+
+    assert cli.H264_PRESETS == video.H264_PRESETS and video.H264_PRESET == cli.H264_PRESETS[0]
     assert cli.FADE_DEFAULT == quality.FADE
 
 

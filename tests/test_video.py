@@ -287,7 +287,12 @@ def test_mp4_is_written_in_h264_else_mpeg4(tmp_path, demo, detector, grace_clip,
     with FaceSwapper(demo["astronaut"], detector=detector) as fs:
         rep = swap_video(fs, clip, tmp_path / "out.mp4")
         want = [r.image for r in fs.swap_frames(list(read_frames(clip)[0]), fps=25.0)]
+        small = swap_video(fs, clip, tmp_path / "small.mp4", preset="veryfast")
+        with pytest.raises(InputError, match="preset"):
+            swap_video(fs, clip, tmp_path / "bad.mp4", preset="quick")
     assert rep.codec == "h264" and "h264" in video.video_streams(tmp_path / "out.mp4")[0]
+    # a slower preset, a smaller file of the same frames
+    assert small.frames == 5 and (tmp_path / "small.mp4").stat().st_size < (tmp_path / "out.mp4").stat().st_size
     got, _, size = read_frames(tmp_path / "out.mp4")
     got = list(got)
     assert size == (512, 600) and len(got) == 5
