@@ -196,19 +196,8 @@ class FfmpegWriter:
         w, h = size
         self.path = os.fspath(path)
         cmd = [exe, "-nostdin", "-hide_banner", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24"]
-        cmd += [
-            "-s",
-            f"{w}x{h}",
-            "-r",
-            f"{fps:.6f}",
-            "-i",
-            "-",
-            "-an",
-            "-c:v",
-            "libx264",
-            "-preset",
-            preset or H264_PRESET,
-        ]
+        cmd += ["-s", f"{w}x{h}", "-r", f"{fps:.6f}", "-i", "-", "-an"]  # frames on stdin, no sound yet
+        cmd += ["-c:v", "libx264", "-preset", preset or H264_PRESET]
         cmd += ["-crf", str(H264_CRF), "-pix_fmt", "yuv420p"]
         if w % 2 or h % 2:
             cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
@@ -258,29 +247,29 @@ def open_writer(path: str | os.PathLike, fps: float, size: tuple[int, int], pres
     if codec == "h264":
         try:
             return FfmpegWriter(path, fps, size, ffmpeg_exe(), preset), codec
-        except AudioError:
+        except FfmpegError:
             codec = FALLBACK[ext]
     return cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*codec), fps, size), codec
 
 
-class AudioError(Exception):
-    """The input's sound could not be carried over (the message says why)."""
+class FfmpegError(Exception):
+    """imageio-ffmpeg's ffmpeg is missing, or could not do what was asked (the message says why)."""
 
 
 def ffmpeg_exe() -> str:
     """The ``ffmpeg`` executable that the ``imageio-ffmpeg`` package ships (or its ``IMAGEIO_FFMPEG_EXE``).
 
     Raises:
-        AudioError: imageio-ffmpeg is not installed, or has no executable for this platform.
+        FfmpegError: imageio-ffmpeg is not installed, or has no executable for this platform.
     """
     try:
         import imageio_ffmpeg
     except ImportError as e:
-        raise AudioError(f"imageio-ffmpeg is not installed ({e})") from e
+        raise FfmpegError(f"imageio-ffmpeg is not installed ({e})") from e
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as e:
-        raise AudioError(f"imageio-ffmpeg has no ffmpeg here ({e})") from e
+        raise FfmpegError(f"imageio-ffmpeg has no ffmpeg here ({e})") from e
 
 
 def _streams(path: str | os.PathLike, kind: str) -> list[str]:
@@ -292,7 +281,7 @@ def _streams(path: str | os.PathLike, kind: str) -> list[str]:
         errors="replace",
     )
     if "Input #0" not in run.stderr:  # without an output ffmpeg always exits 1; no "Input" is an error
-        raise AudioError(f"ffmpeg cannot read {path}: {run.stderr.strip().splitlines()[-1:] or run.returncode}")
+        raise FfmpegError(f"ffmpeg cannot read {path}: {run.stderr.strip().splitlines()[-1:] or run.returncode}")
     return [m.group(1).strip() for m in re.finditer(rf"Stream #\S+.*?: {kind}: (.*)", run.stderr)]
 
 
@@ -301,7 +290,7 @@ def audio_streams(path: str | os.PathLike) -> list[str]:
     48000 Hz, stereo"); [] for none.
 
     Raises:
-        AudioError: no ffmpeg (see :func:`ffmpeg_exe`), or it could not read the file.
+        FfmpegError: no ffmpeg (see :func:`ffmpeg_exe`), or it could not read the file.
     """
     return _streams(path, "Audio")
 
@@ -318,7 +307,7 @@ def video_packets(path: str | os.PathLike) -> int:
     little reads a frame more); -1 when ffmpeg cannot tell.
 
     Raises:
-        AudioError: no ffmpeg (see :func:`ffmpeg_exe`).
+        FfmpegError: no ffmpeg (see :func:`ffmpeg_exe`).
     """
     cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", os.fspath(path), "-map", "0:v:0", "-c", "copy"]
     run = subprocess.run([*cmd, "-f", "null", "-"], capture_output=True, text=True, errors="replace")
@@ -334,7 +323,7 @@ def carry_audio(source: str | os.PathLike, silent: str | os.PathLike, out: str |
     the sound plays against the frames as it did in ``source`` when its video started at 0.
 
     Raises:
-        AudioError: no ffmpeg, or it failed (its last message line given).
+        FfmpegError: no ffmpeg, or it failed (its last message line given).
     """
     if not audio_streams(source):
         return "none in the input"
@@ -347,7 +336,7 @@ def carry_audio(source: str | os.PathLike, silent: str | os.PathLike, out: str |
         if run.returncode == 0:
             return done
         last = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
-    raise AudioError(f"ffmpeg could not add the sound: {last}")
+    raise FfmpegError(f"ffmpeg could not add the sound: {last}")
 
 
 def _with_audio(source, tmp: str, out: Path, frames: int) -> str:
@@ -364,10 +353,10 @@ def _with_audio(source, tmp: str, out: Path, frames: int) -> str:
             return done
         stored = video_packets(both)
         if stored != frames:
-            raise AudioError(f"the video with sound holds {stored} of {frames} frames")
+            raise FfmpegError(f"the video with sound holds {stored} of {frames} frames")
         os.replace(both, tmp)
         return done
-    except AudioError as e:
+    except FfmpegError as e:
         return f"dropped: {e}"
     finally:
         if os.path.exists(both):

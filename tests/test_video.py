@@ -301,7 +301,7 @@ def test_mp4_is_written_in_h264_else_mpeg4(tmp_path, demo, detector, grace_clip,
         assert 10 * np.log10(255**2 / mse) > 35
 
     def missing():
-        raise video.AudioError("imageio-ffmpeg is not installed (test)")
+        raise video.FfmpegError("imageio-ffmpeg is not installed (test)")
 
     monkeypatch.setattr(video, "ffmpeg_exe", missing)
     with FaceSwapper(demo["astronaut"], detector=detector) as fs:
@@ -333,7 +333,7 @@ def test_the_sound_is_optional_and_its_loss_reported(tmp_path, demo, detector, g
 
     # no ffmpeg (imageio-ffmpeg missing or broken): the video is still written, without sound, and said so
     def missing():
-        raise video.AudioError("imageio-ffmpeg is not installed (test)")
+        raise video.FfmpegError("imageio-ffmpeg is not installed (test)")
 
     monkeypatch.setattr(video, "ffmpeg_exe", missing)
     out = tmp_path / "out.mp4"
@@ -347,7 +347,7 @@ def test_the_sound_is_optional_and_its_loss_reported(tmp_path, demo, detector, g
     # ffmpeg fails while adding the sound: the same, and no temporary file is left
     def failing(source, silent, both):
         Path(both).write_bytes(b"half")
-        raise video.AudioError("ffmpeg could not add the sound: test")
+        raise video.FfmpegError("ffmpeg could not add the sound: test")
 
     monkeypatch.setattr(video, "carry_audio", failing)
     with FaceSwapper(demo["astronaut"], detector=detector) as fs:
