@@ -489,6 +489,12 @@ def _cmd_info(a: argparse.Namespace) -> int:
     print(f"cpu threads: {os.cpu_count()}")
     if st["cpu"] is None:  # otherwise the backends list above says why it is missing
         print(f"cpu kernels: {backends.get_backend('cpu').code_paths()}")
+    from .video import FfmpegError, ffmpeg_exe
+
+    try:
+        print(f"video: ffmpeg {ffmpeg_exe()}: .mp4/.mov/.mkv in H.264, the input's sound carried over")
+    except FfmpegError as e:
+        print(f"video: no ffmpeg ({e}): .mp4/.mov in MPEG-4 Part 2, .mkv in Xvid, no sound")
     return 0
 
 

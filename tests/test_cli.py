@@ -89,6 +89,7 @@ def test_info_and_demo(tmp_path, capsys):
     assert "numpy  available" in text and "sha256 64184e22" in text and "auto -> " in text
     if "cpu    available" in text:  # which code paths the C++ kernels take on this machine
         assert "cpu kernels: " in text and "OpenMP threads" in text
+    assert "video: ffmpeg " in text and "H.264" in text  # imageio-ffmpeg is a dependency
     assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
     names = sorted(p.name for p in (tmp_path / "demo").iterdir())
     assert names == ["astronaut_into_grace_hopper.png", "grace_hopper_into_astronaut.png", "side_by_side.png"]
