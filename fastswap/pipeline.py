@@ -331,7 +331,9 @@ class FaceSwapper:
         the reference once, when its track starts. A face that scores under
         ``temporal.TRACK_CONFIRM_SCORE`` is swapped (and counted) only from the
         ``temporal.TRACK_CONFIRM_FRAMES``-th frame of its track on: a false detection that lasts a frame
-        does not flash a face.
+        does not flash a face. A cut to another shot (:class:`fastswap.temporal.ShotCuts`) ends every
+        track: a face at the same place in the next shot is another face (its own decisions, its own
+        comparison with the reference).
 
         Args:
             frames: host arrays (H, W[, 3|4]) uint8 in the swapper's colour order, or paths.
@@ -350,9 +352,12 @@ class FaceSwapper:
         thread, ahead of the swap)."""
         _select([], faces if faces != "reference" else "all")  # a bad selection fails before the first frame
         picked = TrackPick(faces)
+        cuts = temporal.ShotCuts()
         for n, (frame, detected) in enumerate(items):
             img = load(frame, name=_name(frame, f"frame {n}"), color=self.color, max_pixels=self.max_pixels)
             t0 = time.perf_counter()
+            if cuts(img):  # another shot: its faces start tracks of their own (a reference is asked again)
+                tracks.reset()
             tracked = tracks.update(self.detector.detect(img) if detected is None else detected)
             found = [face for face, _ in tracked]
             # only confirmed tracks are swapped, counted and compared (a passing false face is not)

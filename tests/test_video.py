@@ -450,6 +450,38 @@ def test_a_reference_picks_one_face_of_a_group_in_every_frame(shared_faces, dete
             assert (changed > 0.3) == (i == 4), (i, changed)
 
 
+def test_a_cut_starts_new_tracks(shared_faces, detector, demo, monkeypatch):
+    """Shot, reverse shot: two people filmed at the same place in the picture. Without telling the
+    cut, the second person's face continued the first's track (their boxes overlap by 95%) and took
+    its decisions, among them the reference's match: the wrong person was swapped."""
+    pytest.importorskip("dlib", reason="--reference needs the [reference] extra (dlib-bin)")
+    from fastswap.imageio import read_image
+
+    group = read_image(shared_faces / "group-t1.jpg")
+    faces = detector.detect(group)
+
+    def shot(face, side=360):  # the face in the middle, a third of the picture
+        x0, y0, x1, y1 = face.bbox
+        k = side / (3.0 * max(x1 - x0, y1 - y0))
+        m = np.float64([[k, 0, side / 2 - k * (x0 + x1) / 2], [0, k, side / 2 - k * (y0 + y1) / 2]])
+        return cv2.warpAffine(group, m, (side, side), borderMode=cv2.BORDER_REFLECT)
+
+    first, second = shot(faces[4]), shot(faces[2])
+    frames = noisy_clip(first, 3) + noisy_clip(second, 3, seed=1)
+    cuts = temporal.ShotCuts()
+    assert [cuts(f) for f in frames] == [False, False, False, True, False, False]
+
+    def swapped():
+        with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+            fs.set_reference(first)
+            return [r.faces_swapped for r in fs.swap_frames(frames, faces="reference", fps=FPS)]
+
+    assert swapped() == [[0], [0], [0], [], [], []]
+    monkeypatch.setattr(temporal, "CUT_HIST", 2.0)  # no cut told: the second person inherits the match
+    monkeypatch.setattr(temporal, "CUT_LUMA", 256.0)
+    assert swapped() == [[0]] * 6
+
+
 def test_read_ahead_keeps_order_raises_and_stops():
     from fastswap.video import read_ahead
 
