@@ -194,7 +194,8 @@ def _parser() -> argparse.ArgumentParser:
         ".mkv) with the input's sound (copied, or re-encoded where the container needs it). Each face is "
         "tracked from frame to frame: its landmarks are smoothed over time and "
         "its kept regions (an open mouth, a closed eye) do not switch on and off, so the swap does not "
-        "flicker. Exit code 4 when no frame has a face (the video is written without a swap, re-encoded).",
+        "flicker. Exit code 4 when no face is swapped in any frame (none found, or none selected; the video "
+        "is written without a swap, re-encoded).",
     )
     v.add_argument("source", help="image with the face to use")
     v.add_argument("video", help="input video (any format OpenCV's FFmpeg reads)")
@@ -415,8 +416,9 @@ def _cmd_video(a: argparse.Namespace) -> int:
     )
     if rep.audio.startswith("dropped"):
         print(f"fastswap: warning: {a.output}: written without the input's sound ({rep.audio})", file=sys.stderr)
-    if rep.frames_with_faces == 0:
-        print(f"fastswap: {a.video}: no face in any frame; wrote it without a swap to {a.output}", file=sys.stderr)
+    if rep.faces_swapped == 0:  # as batch reports it: no face found, or none selected (a reference, an index)
+        why = "no face in any frame" if rep.frames_with_faces == 0 else "no selected face in any frame"
+        print(f"fastswap: {a.video}: {why}; wrote it without a swap to {a.output}", file=sys.stderr)
         return EXIT_NO_TARGET_FACE
     return 0
 

@@ -407,6 +407,11 @@ def test_video_command_errors_name_the_file(tmp_path, demo, capsys):
     assert main(["video", str(src), str(blank), "-o", str(tmp_path / "b.avi"), "--quiet"]) == 4
     assert "no face in any frame" in capsys.readouterr().err
     assert len(list(read_frames(tmp_path / "b.avi")[0])) == 3
+    # faces found, none selected (an index past them): the same exit code, said so
+    clip = tmp_path / "in.avi"
+    write_clip(clip, [demo["grace_hopper"]] * 2)
+    assert main(["video", str(src), str(clip), "-o", str(tmp_path / "c.avi"), "--faces", "3", "--quiet"]) == 4
+    assert "no selected face in any frame" in capsys.readouterr().err
 
 
 def test_a_failed_video_leaves_no_output(tmp_path, demo, detector, grace_clip):
