@@ -190,12 +190,12 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser(
         "video",
         help="swap the source's face into every frame of a video",
-        description="Swap the source's face into every frame of a video and write OUT (.mp4, .mov, .avi or "
-        ".mkv) with the input's sound (copied, or re-encoded where the container needs it). Each face is "
-        "tracked from frame to frame: its landmarks are smoothed over time and "
-        "its kept regions (an open mouth, a closed eye) do not switch on and off, so the swap does not "
-        "flicker. Exit code 4 when no face is swapped in any frame (none found, or none selected; the video "
-        "is written without a swap, re-encoded).",
+        description="Swap the source's face into every frame of a video and write OUT (.mp4, .mov or .mkv in "
+        "H.264, .avi in Motion JPEG) with the input's sound (copied, or re-encoded where the container needs "
+        "it). Each face is tracked from frame to frame: its landmarks are smoothed over time, its kept "
+        "regions (an open mouth, a closed eye) do not switch on and off, and a cut to another shot starts "
+        "afresh, so the swap does not flicker or jump. Exit code 4 when no face is swapped in any frame "
+        "(none found, or none selected; the video is written without a swap, re-encoded).",
     )
     v.add_argument("source", help="image with the face to use")
     v.add_argument("video", help="input video (any format OpenCV's FFmpeg reads)")
