@@ -526,6 +526,8 @@ class FaceSwapper:
             self._fill_from_mirror(source, warped, covered, roi, warp_pts, shape, cull)
         if self.keep_hair:  # the target's hair over its face stays in front (the mask is built from `covered`)
             over = quality.hair_over(roi, dst_pts, face.size)
+            if state is not None:  # a video: the region low-passed over frames (its test flickers)
+                over = temporal.steady_mask(over, "hair", shape, pts, (x0, y0), state)
             if over is not None:
                 covered &= cv2.bitwise_not(over)
                 info.kept_from_target.append("hair")

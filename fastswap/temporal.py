@@ -154,12 +154,7 @@ def steady_correction(
     corr = cv2.subtract(solved, base, dtype=cv2.CV_32F)
     prev = state.get("correction")
     if prev is not None and cv2.countNonZero(mask):
-        before, before_pts, before_origin = prev
-        scale, rot, shift = similarity(before_pts, points)
-        lin = scale * rot
-        move = np.hstack([lin, (lin @ np.asarray(before_origin, np.float64) + shift - origin)[:, None]])
-        h, w = mask.shape
-        carried = cv2.warpAffine(before, move, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        carried = _carried(prev, points, origin, mask.shape, cv2.BORDER_REPLICATE)
         if float(np.mean(cv2.mean(cv2.absdiff(corr, carried), mask)[:3])) < CORRECTION_RESET:
             corr = cv2.addWeighted(carried, CORRECTION_KEEP, corr, 1.0 - CORRECTION_KEEP, 0.0)
     state["correction"] = (corr, np.asarray(points, np.float64), np.asarray(origin, np.float64))
@@ -169,6 +164,47 @@ def steady_correction(
     np.floor(cv2.add(total, 0.5), out=total)
     cv2.copyTo(cv2.convertScaleAbs(cv2.max(total, 0.0)), mask, out)
     return out
+
+
+def _carried(prev: tuple, points: np.ndarray, origin: tuple[int, int], shape: tuple[int, int], border: int):
+    """A field of the previous frame (``prev``: the field over its box, that frame's points, its box's
+    origin) carried along with the face's motion (the similarity between the two frames' points) onto
+    this frame's box (``origin``, ``shape`` (h, w)); bilinear, ``border`` outside."""
+    before, before_pts, before_origin = prev
+    scale, rot, shift = similarity(before_pts, points)
+    lin = scale * rot
+    move = np.hstack([lin, (lin @ np.asarray(before_origin, np.float64) + shift - origin)[:, None]])
+    h, w = shape
+    return cv2.warpAffine(before, move, (w, h), flags=cv2.INTER_LINEAR, borderMode=border)
+
+
+def steady_mask(
+    mask: np.ndarray | None, key: str, shape: tuple[int, int], points: np.ndarray, origin: tuple[int, int], state: dict
+) -> np.ndarray | None:
+    """A region that a test finds anew in every frame (``mask``: (h, w) uint8, 255 on it, or None for
+    none; :func:`fastswap.quality.hair_over`), steadied over a video's frames: a soft mask that moves
+    ``1 - CORRECTION_KEEP`` of the way to each frame's, and the region where it is over one half with
+    the hysteresis of :func:`hysteresis` (a pixel joins above 0.6, leaves below 0.4). Both are carried
+    from frame to frame along with the face's motion (``state[key]``). A pixel the test finds in every
+    other frame (hair at its threshold, noise) keeps its side; one it finds from now on joins within
+    three frames. ``shape`` (h, w) is the box's, ``origin`` its (x, y) in the image, ``points`` (N, 2)
+    the face's image pixels; host. Returns (h, w) uint8 255 / 0, or None when empty."""
+    now = np.zeros(shape, np.float32) if mask is None else (mask > 0).astype(np.float32)
+    prev = state.get(key)
+    if prev is None:
+        soft, was = now, now
+    else:
+        carried = _carried(prev, points, origin, shape, cv2.BORDER_CONSTANT)
+        soft = cv2.addWeighted(carried[:, :, 0], CORRECTION_KEEP, now, 1.0 - CORRECTION_KEEP, 0.0)
+        was = carried[:, :, 1]
+    on = (soft > 0.5 * (1.0 + MARGIN)) | ((was > 0.5) & (soft > 0.5 * (1.0 - MARGIN)))
+    state[key] = (
+        np.dstack([soft, on.astype(np.float32)]),
+        np.asarray(points, np.float64),
+        np.asarray(origin, np.float64),
+    )
+    out = on.astype(np.uint8) * np.uint8(255)
+    return out if cv2.countNonZero(out) else None
 
 
 def hysteresis(value: float, threshold: float, previous: bool | None, margin: float = MARGIN) -> bool:

@@ -222,6 +222,29 @@ def test_a_mouth_at_its_threshold_does_not_switch_on_and_off(demo, detector, gra
     assert steady == [True] * 8  # tracked: decided once, kept until clearly closed
 
 
+def test_hair_kept_at_its_threshold_does_not_switch_on_and_off(demo, detector, grace_clip, monkeypatch):
+    """--keep-hair's test runs anew in every frame; hair at its threshold is found in every other one.
+    One frame at a time, the target's hair then blinks over the face; over a video the region is
+    steadied (temporal.steady_mask) and stays."""
+    found = iter([True, False] * 20)
+
+    def hair_over(image, points, size):  # a fringe over the forehead, found in every other frame
+        if not next(found):
+            return None
+        region = np.zeros(image.shape[:2], np.uint8)
+        x0, y0 = points.min(axis=0).astype(int)
+        x1 = int(points[:, 0].max())
+        region[max(y0, 0) : y0 + int(0.15 * size), max(x0, 0) : x1] = 255
+        return region
+
+    monkeypatch.setattr(quality, "hair_over", hair_over)
+    with FaceSwapper(demo["astronaut"], detector=detector, keep_hair=True) as fs:
+        each = ["hair" in fs.swap_report(f).faces[0].kept_from_target for f in grace_clip[:8]]
+        steady = ["hair" in r.faces[0].kept_from_target for r in fs.swap_frames(grace_clip[:8], fps=FPS)]
+    assert each == [True, False] * 4
+    assert steady == [True] * 8
+
+
 def write_clip(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> None:
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
