@@ -56,12 +56,4 @@ FS_HD u8 round_u8(float x) {
     return (u8)(r > 255.f ? 255.f : r);
 }
 
-// One pixel: its three channels v (each already times its gain, >= 0) kneed and rounded to out.
-FS_HD void soft_knee_round(const float v[3], float knee, u8 out[3]) {
-    float m = v[0] > v[1] ? v[0] : v[1];
-    m = m > v[2] ? m : v[2];
-    const float s = knee_scale(m, knee);
-    for (int c = 0; c < 3; ++c) out[c] = round_u8(s == 1.f ? v[c] : v[c] * s);
-}
-
 }  // namespace fastswap
