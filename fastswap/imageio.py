@@ -150,11 +150,18 @@ def write_image_atomic(path: str | os.PathLike, img: np.ndarray, *, inputs: tupl
             os.fsync(f.fileno())
         os.replace(tmp, out)
     except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise OutputError(f"{out}: cannot write output ({e})") from e
-        raise
+        discard_partial(tmp, out, e)
     return out
+
+
+def discard_partial(tmp: str | os.PathLike, out: Path, error: BaseException) -> None:
+    """Remove the temporary file ``tmp`` of an output ``out`` whose writing failed with ``error``, then
+    raise: an ``OSError`` as :class:`OutputError` naming ``out``, anything else as it is. Called from
+    the ``except`` block that caught ``error``."""
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+    if isinstance(error, OSError):
+        raise OutputError(f"{out}: cannot write output ({error})") from error
+    raise error

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError
-from .imageio import same_file
+from .imageio import discard_partial, same_file
 from .temporal import FaceTracks
 
 CODECS = {".mp4": "h264", ".mov": "h264", ".avi": "MJPG", ".mkv": "h264"}  # by the output's extension
@@ -465,12 +465,6 @@ def swap_video(
             writer.release()
         except BaseException:
             pass  # the first error is the one to report
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise OutputError(f"{out}: cannot write output ({e})") from e
-        raise
+        discard_partial(tmp, out, e)
     report.seconds = time.perf_counter() - t0
     return report
