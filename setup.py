@@ -77,10 +77,10 @@ def ensure_model() -> None:
 
 
 def copy_kernel_headers() -> None:
-    """The CUDA backend compiles csrc's shared per-pixel headers at run time: ship them."""
+    """The CUDA backend compiles csrc's kernels and shared per-pixel headers at run time: ship them."""
     dest = ROOT / "fastswap" / "kernels"
     dest.mkdir(exist_ok=True)
-    for h in (ROOT / "csrc").glob("*.h"):
+    for h in [*(ROOT / "csrc").glob("*.h"), *(ROOT / "csrc").glob("*.cu")]:
         shutil.copyfile(h, dest / h.name)
 
 

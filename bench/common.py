@@ -50,8 +50,14 @@ def spread(values) -> dict[str, float]:
 
 def metadata() -> dict:
     import cv2
-    import mediapipe
     import scipy
+
+    try:
+        import mediapipe
+
+        mp_version = mediapipe.__version__
+    except ImportError:  # the device machine replays recorded calls without it
+        mp_version = "not installed"
 
     import fastswap
     from fastswap import backends
@@ -84,7 +90,7 @@ def metadata() -> dict:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "opencv": cv2.__version__,
-        "mediapipe": mediapipe.__version__,
+        "mediapipe": mp_version,
         "machine": platform.machine(),
         "cpu": cpu,
         "cores": os.cpu_count(),

@@ -24,6 +24,7 @@
 
 #include "blend_params.h"
 #include "colour_impl.h"
+#include "poisson_gpu_impl.h"
 #include "warp_impl.h"
 
 namespace py = pybind11;
@@ -452,6 +453,33 @@ u8array erode_octagon(u8array mask, int s, int k) {
     return out;
 }
 
+// The cuda backend's blend schedule run on the host, point by point (csrc/poisson_gpu_impl.h): the
+// same per-point math and order of operations as the device, so that tests on machines without a GPU
+// check that solver. `levels`: the raw bytes of the GpuLevel table; `schedule`: (n, 4) int32 rows of
+// (operation, level, small, barrier) (the last two concern the device only).
+u8array run_gpu_schedule(u8array src, u8array dst, u8array mask, bool mixed, u8array levels,
+                         i32array schedule, long long pool_floats, long long link_bytes) {
+    const int h = (int)dst.shape(0), w = (int)dst.shape(1), c = (int)dst.shape(2);
+    if ((std::size_t)levels.size() % sizeof(GpuLevel) != 0)
+        throw std::invalid_argument("levels: not a whole number of GpuLevel records");
+    std::vector<GpuLevel> lv((std::size_t)levels.size() / sizeof(GpuLevel));
+    std::memcpy(lv.data(), levels.data(), lv.size() * sizeof(GpuLevel));
+    u8array out({h, w, c});
+    std::vector<float> pool((std::size_t)pool_floats);
+    std::vector<std::uint8_t> links((std::size_t)link_bytes);
+    GpuBlendParams p{src.data(), dst.data(), mask.data(), out.mutable_data(), pool.data(), links.data(),
+                     lv.data(), h, w, c, mixed ? 1 : 0};
+    const std::int32_t* e = schedule.data();
+    const long long n = schedule.shape(0);
+    py::gil_scoped_release nogil;
+    for (long long k = 0; k < n; ++k) {
+        const int op = e[4 * k], l = e[4 * k + 1];
+        const long long points = op_points(p, op, l);
+        for (long long i = 0; i < points; ++i) blend_point(p, op, l, i);
+    }
+    return out;
+}
+
 int num_threads() {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -484,6 +512,9 @@ PYBIND11_MODULE(_cpu, m) {
     m.def(
         "_poison_workspace", [](bool on) { g_poison_workspace.store(on); }, py::arg("on"),
         "Test hook: fill the blend's reused buffers with NaN before each call (see the C++ source)");
+    m.def("run_gpu_schedule", &run_gpu_schedule, py::arg("src"), py::arg("dst"), py::arg("mask"), py::arg("mixed"),
+          py::arg("levels"), py::arg("schedule"), py::arg("pool_floats"), py::arg("link_bytes"),
+          "The cuda backend's blend schedule run on the host (see fastswap.backends.gpu_plan)");
     m.def("num_threads", &num_threads, "OpenMP threads this thread's kernel calls use");
     m.def("uses_avx2", &cpu_has_avx2, "Whether the AVX2 code paths run (the CPU has AVX2, FASTSWAP_NO_AVX2 unset)");
     m.def("set_num_threads", &set_num_threads, py::arg("n"),

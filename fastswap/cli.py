@@ -491,6 +491,8 @@ def _cmd_info(a: argparse.Namespace) -> int:
     print(f"cpu threads: {os.cpu_count()}")
     if st["cpu"] is None:  # otherwise the backends list above says why it is missing
         print(f"cpu kernels: {backends.get_backend('cpu').code_paths()}")
+    if st["cuda"] is None:
+        print(f"cuda kernels: {backends.get_backend('cuda').device_info()}")
     from .video import FfmpegError, ffmpeg_exe
 
     try:

@@ -5,13 +5,37 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from conftest import SHARED_FACES, psnr
+from conftest import SHARED_FACES, backend_params, psnr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tolerances import TOLERANCES
 
-from fastswap import InputError
+from fastswap import InputError, backends
 from fastswap import poisson_blend as public_blend
+from fastswap.backends import gpu_plan
+
+
+class _EmulatedCuda:
+    """The cuda backend's blend (its plan and csrc/poisson_gpu_impl.h's per-point math) run on the
+    host by the C++ extension: the solver the GPU runs, checked on machines without one."""
+
+    NAME = "cuda"
+
+    @staticmethod
+    def poisson_blend(src, dst, mask, *, mode="normal"):
+        return gpu_plan.emulate_blend(src, dst, mask, mode=mode)
+
+
+def _emulated_param():
+    why = backends.status()["cpu"]
+    marks = [pytest.mark.skip(reason=f"the host emulation needs the C++ extension: {why}")] if why else []
+    return pytest.param("cuda-emulated", marks=marks, id="cuda-emulated")
+
+
+@pytest.fixture(params=[*backend_params(), _emulated_param()])
+def backend(request):
+    """Every backend, and the cuda backend's solver emulated on the host (blend tests only)."""
+    return _EmulatedCuda() if request.param == "cuda-emulated" else backends.get_backend(request.param)
 
 
 def direct_solve(src, dst, mask, mode):
