@@ -6,6 +6,7 @@ Two steps, because the device machine has no MediaPipe and no photos:
                                                # 1080p and a 4K frame, recording every warp and blend
                                                # call the pipeline makes (arguments copied)
     python bench/bench_cuda.py --replay DIR [--repeat 20]   # where CuPy and a GPU are: replay them
+    python bench/bench_cuda.py --sizes DIR [--repeat 20]    # ... and warp + blend per region size
 
 Replaying times, per photo, all of its face's warp and blend calls in the pipeline's order: on
 ``cpu`` (the C++ extension, every core of the machine), on ``cuda`` with host arrays in and out (every
@@ -14,7 +15,12 @@ already on the device (the kernels alone, the device synchronised inside the tim
 runs start without cached blend plans, as a new photo's new region sizes would. Medians
 of ``--repeat`` runs after two warm-ups; the batch figures sum the 1080p photos' medians.
 
-Writes bench/results/cuda.json and bench/results/cuda.png.
+``--sizes`` scales the mesh of the packaged portraits' faces (their landmarks recorded with the calls)
+to fill a square region of 0.1 to 8 megapixels and times one warp + blend there, as
+bench/bench_sizes.py does for the CPU.
+
+Writes bench/results/cuda.json and cuda.png (``--replay``), cuda_sizes.json and cuda_sizes.png
+(``--sizes``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from common import RESULTS, SHARED_FACES, bar_groups, metadata, spread, timeit, 
 
 FRAMES = {"1080p": (1920, 1080), "4K": (3840, 2160)}
 FOUR_K_PHOTOS = ("img1.jpg", "img3.jpg", "img4.jpg", "img13.jpg", "img18.jpg")  # large faces and small
+SIZES_MP = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 class _Recorder:
@@ -58,11 +65,38 @@ def fit(img: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_CUBIC)
 
 
+def cuda_config() -> dict:
+    """The cuda backend's settings a run measured (recorded in its JSON)."""
+    from fastswap.backends import cuda_backend, gpu_plan
+
+    keys = (
+        "PRE_SMOOTH",
+        "POST_SMOOTH",
+        "COARSEST",
+        "COARSE_SWEEPS",
+        "CYCLES",
+        "SMALL_POINTS",
+        "FOLD_SMALL",
+        "FUSE_RESTRICT",
+    )
+    cfg = {k: getattr(gpu_plan, k) for k in keys}
+    cfg.update(BLEND_LAUNCH=cuda_backend.BLEND_LAUNCH, PERSISTENT_BLOCK=cuda_backend.PERSISTENT_BLOCK)
+    return cfg
+
+
 def record(out: Path) -> None:
     from fastswap import FaceSwapper
     from fastswap.imageio import read_image
 
     out.mkdir(parents=True, exist_ok=True)
+    from fastswap import FaceDetector
+    from fastswap.cli import demo_images
+
+    imgs = demo_images()
+    with FaceDetector() as det:
+        src_pts = det.detect(imgs["grace_hopper"])[0].points[:468].astype(np.float32)
+        dst_pts = det.detect(imgs["astronaut"])[0].points[:468].astype(np.float32)
+    np.savez(out / "portrait_points.npz", grace_hopper=src_pts, astronaut=dst_pts)
     photos = sorted(p for p in SHARED_FACES.glob("img*.jpg") if p.name not in ("img2.jpg", "img11_reflection.jpg"))
     with FaceSwapper(str(SHARED_FACES / "img2.jpg"), backend="cpu") as fs:
         rec = fs.backend = _Recorder(fs.backend)
@@ -156,6 +190,7 @@ def replay(src: Path, repeat: int) -> None:
         print(frame_name, {k: round(v, 3) for k, v in s.items()})
     meta = metadata()
     meta["gpu"] = cuda.device_info()
+    meta["cuda_config"] = cuda_config()
     path = write_json("cuda.json", {"meta": meta, "repeat": repeat, "summary": summary, "rows": rows})
     print(f"wrote {path}")
     series = [("cuda, transfers included", [r["cuda_host_ms"] for r in rows])]
@@ -166,15 +201,83 @@ def replay(src: Path, repeat: int) -> None:
     print(f"wrote {RESULTS / 'cuda.png'}")
 
 
+def sizes(src: Path, repeat: int) -> None:
+    """Warp + blend of one face filling a square region of each size in SIZES_MP."""
+    import cupy
+    import cv2
+
+    from fastswap import backends, mesh
+    from fastswap.cli import demo_images
+    from fastswap.pipeline import face_mask
+
+    cuda = backends.get_backend("cuda")
+    cpu = backends.get_backend("cpu") if backends.status()["cpu"] is None else None
+    sync = cupy.cuda.Device().synchronize
+    imgs = demo_images()
+    pts = np.load(src / "portrait_points.npz")
+    src_pts = pts["grace_hopper"]
+    unit = pts["astronaut"] - pts["astronaut"].min(axis=0)
+    unit = unit / unit.max()
+    rows = []
+    for mp in SIZES_MP:
+        side = int(round(np.sqrt(mp * 1e6)))
+        dst_pts = (unit * (side - 12) + 6).astype(np.float32)
+        target = np.ascontiguousarray(cv2.resize(imgs["astronaut"], (side, side)))
+        warped, cov = cuda.warp_triangles(imgs["grace_hopper"], src_pts, dst_pts, mesh.TRIANGLES, (side, side))
+        mask = face_mask(dst_pts, cov, float(side))
+        args = (imgs["grace_hopper"], src_pts, dst_pts, mesh.TRIANGLES, (side, side))
+
+        def both(be, a=args, t=target, m=mask):
+            w, _ = be.warp_triangles(*a)
+            return be.poisson_blend(w, t, m)
+
+        dev = tuple(cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args)
+        dt, dm = cupy.asarray(target), cupy.asarray(mask)
+        row = {"megapixels": side * side / 1e6, "side": side, "mask_px": int((mask > 0).sum())}
+        row["cuda_host_ms"] = spread(np.array(timeit(lambda: both(cuda), repeat, 2, sync)[1]) * 1e3)
+        row["cuda_device_ms"] = spread(
+            np.array(timeit(lambda d=dev, t=dt, m=dm: both(cuda, d, t, m), repeat, 2, sync)[1]) * 1e3
+        )
+        if cpu is not None:
+            row["cpu_ms"] = spread(np.array(timeit(lambda: both(cpu), max(3, repeat // 4), 1)[1]) * 1e3)
+            row["ratio_host"] = row["cpu_ms"]["median"] / row["cuda_host_ms"]["median"]
+            row["ratio_device"] = row["cpu_ms"]["median"] / row["cuda_device_ms"]["median"]
+        rows.append(row)
+        print(
+            f"{row['megapixels']:.2f} MP ({side} px): cuda {row['cuda_host_ms']['median']:.2f} ms with transfers, "
+            f"{row['cuda_device_ms']['median']:.2f} on the device"
+            + (
+                f"; cpu {row['cpu_ms']['median']:.2f} ms ({row['ratio_host']:.1f}x, {row['ratio_device']:.1f}x)"
+                if cpu
+                else ""
+            ),
+            flush=True,
+        )
+    meta = metadata()
+    meta["gpu"] = cuda.device_info()
+    meta["cuda_config"] = cuda_config()
+    path = write_json("cuda_sizes.json", {"meta": meta, "repeat": repeat, "rows": rows})
+    print(f"wrote {path}")
+    series = [("cuda, transfers included", [r["cuda_host_ms"] for r in rows])]
+    series.append(("cuda, data on the device", [r["cuda_device_ms"] for r in rows]))
+    if cpu is not None:
+        series.insert(0, ("cpu (C++)", [r["cpu_ms"] for r in rows]))
+    bar_groups(RESULTS / "cuda_sizes.png", [f"{r['megapixels']:.2g} MP" for r in rows], series, "warp + blend, ms")
+    print(f"wrote {RESULTS / 'cuda_sizes.png'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--record", type=Path, metavar="DIR")
     g.add_argument("--replay", type=Path, metavar="DIR")
+    g.add_argument("--sizes", type=Path, metavar="DIR")
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
     if args.record:
         record(args.record)
+    elif args.sizes:
+        sizes(args.sizes, args.repeat)
     else:
         replay(args.replay, args.repeat)
 

@@ -78,8 +78,26 @@ extern "C" __global__ void warp_sample(const u8* __restrict__ src, int src_h, in
 #define FS_BLEND_PARAMS \
     GpuBlendParams p { src, dst, mask, out, pool, links, levels, h, w, channels, mixed }
 
-extern "C" __global__ void blend_op(FS_BLEND_ARGS, int op, int level) {
+// Every point of one step, the block's threads striding over them, then the block's barrier.
+struct BlockStep {
+    const GpuBlendParams& p;
+    __device__ void operator()(int op, int level) const {
+        const long long n = op_points(p, op, level);
+        for (long long i = threadIdx.x; i < n; i += blockDim.x) blend_point(p, op, level, i);
+        __syncthreads();
+    }
+};
+
+// Row `row` of the schedule (kScheduleCols ints a row); kSmall* rows are launched with one block.
+extern "C" __global__ void blend_op(FS_BLEND_ARGS, const int* __restrict__ schedule, int row) {
     FS_BLEND_PARAMS;
+    const int* r = schedule + (long long)kScheduleCols * row;
+    const int op = r[0], level = r[1];
+    if (op == kSmallFmg || op == kSmallCycle) {
+        BlockStep step{p};
+        small_steps(r, step);
+        return;
+    }
     const long long n = op_points(p, op, level);
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) blend_point(p, op, level, i);
@@ -110,9 +128,12 @@ __device__ __forceinline__ void grid_barrier(unsigned int* bar) {
 // Operations on small levels (schedule flag bit 0) are done by block 0 alone on copies of the small
 // levels' data in shared memory: the pool's and the links' tails from tail_float / tail_link on (the
 // coarsest levels come last). Bit 1: copy the tail in before the operation (the first of a run of
-// small operations); bit 2: copy it back out after (the last of a run). Launched with 1024 threads a
-// block and (pool_floats - tail_float) * 4 + (link_bytes - tail_link) bytes of dynamic shared memory.
-extern "C" __global__ void __launch_bounds__(1024, 1)
+// small operations); bit 2: copy it back out after (the last of a run). Launched with
+// FS_PERSISTENT_THREADS threads a block and (pool_floats - tail_float) * 4 + (link_bytes - tail_link) bytes of dynamic shared memory.
+#ifndef FS_PERSISTENT_THREADS
+#define FS_PERSISTENT_THREADS 1024  // the host's cuda_backend.PERSISTENT_BLOCK
+#endif
+extern "C" __global__ void __launch_bounds__(FS_PERSISTENT_THREADS, 1)
     blend_persistent(FS_BLEND_ARGS, const int* __restrict__ schedule, int entries, unsigned int* bar,
                      long long pool_floats, long long tail_float, long long link_bytes, long long tail_link) {
     FS_BLEND_PARAMS;
@@ -125,8 +146,8 @@ extern "C" __global__ void __launch_bounds__(1024, 1)
     const long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (int e = 0; e < entries; ++e) {
-        const int op = schedule[4 * e], level = schedule[4 * e + 1];
-        const int small = schedule[4 * e + 2], barrier = schedule[4 * e + 3];
+        const int* row = schedule + (long long)kScheduleCols * e;
+        const int op = row[0], level = row[1], small = row[2], barrier = row[3];
         const long long n = op_points(p, op, level);
         if (small & 1) {  // one block: the next small operation needs only this block's barrier
             if (blockIdx.x == 0) {
@@ -135,7 +156,12 @@ extern "C" __global__ void __launch_bounds__(1024, 1)
                     for (long long k = threadIdx.x; k < nl; k += blockDim.x) tail_links[k] = links[tail_link + k];
                     __syncthreads();
                 }
-                for (long long i = threadIdx.x; i < n; i += blockDim.x) blend_point(ps, op, level, i);
+                if (op == kSmallFmg || op == kSmallCycle) {
+                    BlockStep step{ps};
+                    small_steps(row, step);
+                } else {
+                    for (long long i = threadIdx.x; i < n; i += blockDim.x) blend_point(ps, op, level, i);
+                }
                 if (small & 4) {
                     __syncthreads();
                     for (long long k = threadIdx.x; k < nf; k += blockDim.x) pool[tail_float + k] = tail[k];

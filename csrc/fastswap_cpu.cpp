@@ -455,8 +455,8 @@ u8array erode_octagon(u8array mask, int s, int k) {
 
 // The cuda backend's blend schedule run on the host, point by point (csrc/poisson_gpu_impl.h): the
 // same per-point math and order of operations as the device, so that tests on machines without a GPU
-// check that solver. `levels`: the raw bytes of the GpuLevel table; `schedule`: (n, 4) int32 rows of
-// (operation, level, small, barrier) (the last two concern the device only).
+// check that solver. `levels`: the raw bytes of the GpuLevel table; `schedule`: (n, kScheduleCols)
+// int32 rows (see poisson_gpu_impl.h; the small and barrier flags concern the device only).
 u8array run_gpu_schedule(u8array src, u8array dst, u8array mask, bool mixed, u8array levels,
                          i32array schedule, long long pool_floats, long long link_bytes) {
     const int h = (int)dst.shape(0), w = (int)dst.shape(1), c = (int)dst.shape(2);
@@ -469,13 +469,21 @@ u8array run_gpu_schedule(u8array src, u8array dst, u8array mask, bool mixed, u8a
     std::vector<std::uint8_t> links((std::size_t)link_bytes);
     GpuBlendParams p{src.data(), dst.data(), mask.data(), out.mutable_data(), pool.data(), links.data(),
                      lv.data(), h, w, c, mixed ? 1 : 0};
+    if (schedule.ndim() != 2 || schedule.shape(1) != kScheduleCols)
+        throw std::invalid_argument("schedule: expected (n, kScheduleCols) int32 rows");
     const std::int32_t* e = schedule.data();
     const long long n = schedule.shape(0);
     py::gil_scoped_release nogil;
-    for (long long k = 0; k < n; ++k) {
-        const int op = e[4 * k], l = e[4 * k + 1];
+    auto step = [&](int op, int l) {
         const long long points = op_points(p, op, l);
         for (long long i = 0; i < points; ++i) blend_point(p, op, l, i);
+    };
+    for (long long k = 0; k < n; ++k) {
+        const std::int32_t* row = e + kScheduleCols * k;
+        if (row[0] == kSmallFmg || row[0] == kSmallCycle)
+            small_steps(row, step);
+        else
+            step(row[0], row[1]);
     }
     return out;
 }

@@ -34,7 +34,20 @@ enum GpuBlendOp {
     kProlongAdd = 7,   // x[l] += bilinear interpolation of x[l + 1] on unknown points
     kProlongSet = 8,   // x[l] = bilinear interpolation of x[l + 1] on unknown points, 0 elsewhere
     kWrite = 9,        // out = round(src + x[0]) clipped on unknown pixels, dst elsewhere
+    kRestrictResidual = 10,  // kRestrictR with the residual computed where it is read (no r[l] pass)
+    // The steps below run over several levels in order (small_steps); only the device's block 0,
+    // on the small levels' copy in shared memory, and the host emulation run them.
+    kSmallFmg = 11,    // full multigrid's part on levels l .. L - 1 (right-hand sides restricted down,
+                       // the coarsest solved, each level interpolated up and given a V-cycle)
+    kSmallCycle = 12,  // a V-cycle of levels l .. L - 1 (coarse-grid correction, from x[l] = 0's
+                       // restriction, done by the level above)
 };
+
+// The schedule's rows: kScheduleCols ints each.
+constexpr int kScheduleCols = 8;
+// Row fields: 0 operation, 1 level, 2 small flags (bit 0: block 0 on the shared-memory copy; bit 1:
+// copy in before; bit 2: copy out after), 3 grid-wide barrier after, 4 pre-smoothing sweeps,
+// 5 post-smoothing sweeps, 6 coarsest sweeps, 7 number of levels (the last three: kSmall* only).
 
 constexpr int kLinkLeft = 1, kLinkRight = 2, kLinkUp = 4, kLinkDown = 8, kUnknown = 16;
 
@@ -74,19 +87,19 @@ FS_HD bool finest_unknown(const GpuBlendParams& p, long long x, long long y) {
 
 // Points an operation runs over.
 FS_HD long long op_points(const GpuBlendParams& p, int op, int l) {
-    const GpuLevel& L = p.levels[(op == kRestrictB || op == kRestrictR) ? l + 1 : l];
+    const GpuLevel& L = p.levels[(op == kRestrictB || op == kRestrictR || op == kRestrictResidual) ? l + 1 : l];
     return (long long)L.h * L.w;
 }
 
 FS_HD void setup_point(const GpuBlendParams& p, int l, long long i) {
     const GpuLevel& L = p.levels[l];
     const int C = p.channels;
-    const long long y = i / L.w, x = i % L.w;
+    const int y = (int)i / L.w, x = (int)i - y * L.w;
     float* xs = p.pool + L.x + i * C;
     float* bs = p.pool + L.b + i * C;
     float* rs = p.pool + L.r + i * C;
     for (int c = 0; c < C; ++c) xs[c] = bs[c] = rs[c] = 0.f;
-    const long long fx = x * L.step, fy = y * L.step;
+    const long long fx = (long long)x * L.step, fy = (long long)y * L.step;
     const int dx[4] = {-1, 1, 0, 0}, dy[4] = {0, 0, -1, 1};
     u8 link = 0;
     float diag = 0.f;
@@ -130,18 +143,38 @@ FS_HD void setup_point(const GpuBlendParams& p, int l, long long i) {
     p.pool[L.diag + i] = diag;
 }
 
+FS_HD void neighbour_sum(const GpuBlendParams& p, const GpuLevel& L, long long i, u8 link, float* acc);
+
+// The residual b - A x of point i of level L into acc (0 on known points).
+FS_HD void residual_at(const GpuBlendParams& p, const GpuLevel& L, long long i, float* acc) {
+    const int C = p.channels;
+    const u8 link = p.links[L.link + i];
+    if (!(link & kUnknown)) {
+        for (int c = 0; c < C; ++c) acc[c] = 0.f;
+        return;
+    }
+    neighbour_sum(p, L, i, link, acc);
+    const float dg = p.pool[L.diag + i];
+    const float* bs = p.pool + L.b + i * C;
+    const float* xs = p.pool + L.x + i * C;
+    for (int c = 0; c < C; ++c) acc[c] = bs[c] + acc[c] - dg * xs[c];
+}
+
 // 4 x full weighting (1 2 1 / 2 4 2 / 1 2 1) / 16 of level l's values at `from` (0 on known points)
 // onto point i of level l + 1 (0 there unless unknown). `residual`: from r[l], and x[l + 1] = 0
 // there (a cycle's coarse-grid correction starts from 0); else from b[l].
-FS_HD void restrict_point(const GpuBlendParams& p, int l, long long i, bool residual) {
+// `from` is b[l] (kRestrictB), r[l] (kRestrictR) or the residual computed here (kRestrictResidual).
+FS_HD void restrict_point(const GpuBlendParams& p, int l, long long i, int op) {
+    const bool residual = op != kRestrictB;
     const GpuLevel& F = p.levels[l];
     const GpuLevel& K = p.levels[l + 1];
     const int C = p.channels;
-    const long long y = i / K.w, x = i % K.w;
+    const int y = (int)i / K.w, x = (int)i - y * K.w;
     float acc[kMaxChannels] = {0.f, 0.f, 0.f, 0.f};
     const bool unknown = (p.links[K.link + i] & kUnknown) != 0;
     if (unknown) {
-        const float* from = p.pool + (residual ? F.r : F.b);
+        const float* from = p.pool + (op == kRestrictB ? F.b : F.r);
+        float r[kMaxChannels];
         for (int b = -1; b <= 1; ++b) {
             const long long fy = 2 * y + b;
             if (fy < 0 || fy >= F.h) continue;
@@ -150,6 +183,10 @@ FS_HD void restrict_point(const GpuBlendParams& p, int l, long long i, bool resi
                 if (fx < 0 || fx >= F.w) continue;
                 const float wgt = (float)((2 - (a < 0 ? -a : a)) * (2 - (b < 0 ? -b : b))) * 0.25f;
                 const float* v = from + (fy * F.w + fx) * C;
+                if (op == kRestrictResidual) {
+                    residual_at(p, F, fy * F.w + fx, r);
+                    v = r;
+                }
                 for (int c = 0; c < C; ++c) acc[c] += wgt * v[c];
             }
         }
@@ -179,7 +216,7 @@ FS_HD void neighbour_sum(const GpuBlendParams& p, const GpuLevel& L, long long i
 
 FS_HD void smooth_point(const GpuBlendParams& p, int l, long long i, int colour) {
     const GpuLevel& L = p.levels[l];
-    const long long y = i / L.w, x = i % L.w;
+    const int y = (int)i / L.w, x = (int)i - y * L.w;
     if (((x + y) & 1) != colour) return;
     const u8 link = p.links[L.link + i];
     if (!(link & kUnknown)) return;
@@ -194,19 +231,10 @@ FS_HD void smooth_point(const GpuBlendParams& p, int l, long long i, int colour)
 
 FS_HD void residual_point(const GpuBlendParams& p, int l, long long i) {
     const GpuLevel& L = p.levels[l];
-    const int C = p.channels;
-    float* rs = p.pool + L.r + i * C;
-    const u8 link = p.links[L.link + i];
-    if (!(link & kUnknown)) {
-        for (int c = 0; c < C; ++c) rs[c] = 0.f;
-        return;
-    }
     float acc[kMaxChannels];
-    neighbour_sum(p, L, i, link, acc);
-    const float dg = p.pool[L.diag + i];
-    const float* bs = p.pool + L.b + i * C;
-    const float* xs = p.pool + L.x + i * C;
-    for (int c = 0; c < C; ++c) rs[c] = bs[c] + acc[c] - dg * xs[c];
+    residual_at(p, L, i, acc);
+    float* rs = p.pool + L.r + i * p.channels;
+    for (int c = 0; c < p.channels; ++c) rs[c] = acc[c];
 }
 
 // Bilinear interpolation of level l + 1's x onto point i of level l (unknown points only).
@@ -220,7 +248,7 @@ FS_HD void prolong_point(const GpuBlendParams& p, int l, long long i, bool add) 
             for (int c = 0; c < C; ++c) xs[c] = 0.f;
         return;
     }
-    const long long y = i / F.w, x = i % F.w;
+    const int y = (int)i / F.w, x = (int)i - y * F.w;
     const long long ci = x >> 1, cj = y >> 1, ax = x & 1, ay = y & 1;
     const float* k = p.pool + K.x;
     const long long q00 = (cj * K.w + ci) * C, q10 = (cj * K.w + ci + ax) * C;
@@ -249,18 +277,59 @@ FS_HD void write_point(const GpuBlendParams& p, long long i) {
 FS_HD void blend_point(const GpuBlendParams& p, int op, int l, long long i) {
     switch (op) {
         case kSetup: setup_point(p, l, i); break;
-        case kRestrictB: restrict_point(p, l, i, false); break;
+        case kRestrictB: restrict_point(p, l, i, kRestrictB); break;
         case kZeroX:
             for (int c = 0; c < p.channels; ++c) p.pool[p.levels[l].x + i * p.channels + c] = 0.f;
             break;
         case kSmoothRed: smooth_point(p, l, i, 0); break;
         case kSmoothBlack: smooth_point(p, l, i, 1); break;
         case kResidual: residual_point(p, l, i); break;
-        case kRestrictR: restrict_point(p, l, i, true); break;
+        case kRestrictR: restrict_point(p, l, i, kRestrictR); break;
+        case kRestrictResidual: restrict_point(p, l, i, kRestrictResidual); break;
         case kProlongAdd: prolong_point(p, l, i, true); break;
         case kProlongSet: prolong_point(p, l, i, false); break;
         case kWrite: write_point(p, i); break;
         default: break;
+    }
+}
+
+// The steps of a kSmallFmg or kSmallCycle row (fields as kScheduleCols says) in order: step(op, level)
+// for each, every point of one step done before the next starts. The same sequence the schedule
+// would list for these levels one operation a row (fastswap/backends/gpu_plan.py).
+template <class Step>
+FS_HD void small_steps(const int* row, Step& step) {
+    const int op = row[0], l = row[1], pre = row[4], post = row[5], sweeps = row[6], n = row[7];
+    const int last = n - 1;
+    // a V-cycle of levels v .. last (v's x is its start), as the recursion would order its steps
+    auto vcycle = [&](int v) {
+        for (int lv = v; lv < last; ++lv) {
+            for (int k = 0; k < pre; ++k) {
+                step(kSmoothRed, lv);
+                step(kSmoothBlack, lv);
+            }
+            step(kRestrictResidual, lv);
+        }
+        for (int k = 0; k < sweeps; ++k) {
+            step(kSmoothRed, last);
+            step(kSmoothBlack, last);
+        }
+        for (int lv = last - 1; lv >= v; --lv) {
+            step(kProlongAdd, lv);
+            for (int k = 0; k < post; ++k) {
+                step(kSmoothBlack, lv);
+                step(kSmoothRed, lv);
+            }
+        }
+    };
+    if (op == kSmallCycle) {
+        vcycle(l);
+        return;
+    }
+    for (int lv = l; lv < last; ++lv) step(kRestrictB, lv);  // kSmallFmg
+    vcycle(last);
+    for (int lv = last - 1; lv >= l; --lv) {
+        step(kProlongSet, lv);
+        vcycle(lv);
     }
 }
 

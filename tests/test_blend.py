@@ -361,3 +361,39 @@ def test_known_lines_and_holes_inside_a_large_region(backend, reference, cut):
     out = backend.poisson_blend(src, dst, mask)
     inside = mask > 0
     assert psnr(out[inside], exp[inside]) >= TOLERANCES["blend_min_psnr_db"][backend.NAME]
+
+
+@pytest.mark.skipif(backends.status()["cpu"] is not None, reason="the host emulation needs the C++ extension")
+@pytest.mark.parametrize("mode", ["normal", "mixed"])
+def test_gpu_schedule_variants_give_the_same_bytes(mode):
+    """The cuda solver's schedule variants (small levels' steps one row each or folded into one; the
+    residual in a pass of its own or inside the restriction) reorder no arithmetic: same bytes, here
+    emulated on the host, from the one-level region to one with many levels, cut by a known line."""
+    from fastswap import _cpu
+
+    rng = np.random.default_rng(4)
+    for h, w in ((3, 3), (9, 9), (15, 52), (7, 200), (150, 130)):
+        src = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        dst = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        mask = np.full((h, w), 255, np.uint8)
+        mask[h // 2, : w // 2] = 0
+        plan = gpu_plan.blend_plan(h, w, 3, mode)
+        small = tuple(bool(v) for v in plan.levels["h"] * plan.levels["w"] <= gpu_plan.SMALL_POINTS)
+        outs = []
+        for fold in (False, True):
+            for fuse in (False, True):
+                sched = gpu_plan.schedule(small, gpu_plan.CYCLES, fold, fuse)
+                outs.append(
+                    _cpu.run_gpu_schedule(
+                        src,
+                        dst,
+                        mask,
+                        mode == "mixed",
+                        plan.levels.view(np.uint8),
+                        sched,
+                        plan.pool_floats,
+                        plan.link_bytes,
+                    )
+                )
+        assert all(np.array_equal(outs[0], o) for o in outs[1:]), (h, w)
+        assert not np.array_equal(outs[0][mask > 0], dst[mask > 0])

@@ -43,7 +43,7 @@ if _count < 1:
 
 NAME = "cuda"
 BLOCK = 256  # threads per block of every launch but the persistent blend's
-PERSISTENT_BLOCK = 1024  # threads per block of the persistent blend (its __launch_bounds__)
+PERSISTENT_BLOCK = 1024  # threads per block of the persistent blend (its __launch_bounds__, set at compile time)
 # "persistent": the blend's whole schedule in one launch (grid-wide barriers); "per_op": a launch per
 # operation (same result; the fallback where a grid that fits the device at once cannot be launched).
 BLEND_LAUNCH = os.environ.get("FASTSWAP_CUDA_BLEND", "persistent")
@@ -67,7 +67,8 @@ def _module(device: int) -> cupy.RawModule:
     with cupy.cuda.Device(device):
         mod = cupy.RawModule(
             code=(d / "cuda_kernels.cu").read_text(),
-            options=("--std=c++17", f"-I{d}", "--fmad=false"),  # no fused multiply-add: the C++ build's rounding
+            # no fused multiply-add: the C++ build's rounding
+            options=("--std=c++17", f"-I{d}", "--fmad=false", f"-DFS_PERSISTENT_THREADS={PERSISTENT_BLOCK}"),
         )
         mod.compile()
         sizes = cupy.zeros(2, np.int32)
@@ -86,8 +87,31 @@ def check_available() -> None:
     _module(cupy.cuda.runtime.getDevice())
 
 
+_KERNELS = ("warp_setup", "warp_raster", "warp_sample", "blend_op", "blend_persistent")
+
+
+@functools.cache
+def _kernels(device: int) -> dict:
+    mod = _module(device)
+    return {name: mod.get_function(name) for name in _KERNELS}
+
+
 def _kernel(name: str):
-    return _module(cupy.cuda.runtime.getDevice()).get_function(name)
+    return _kernels(cupy.cuda.runtime.getDevice())[name]
+
+
+_barriers: dict[tuple[int, int], cupy.ndarray] = {}
+
+
+def _barrier(device: int) -> cupy.ndarray:
+    """The persistent blend's barrier state (count, generation) for this device and stream: every
+    barrier leaves the count at 0, so a launch that finished leaves it ready for the next one on the
+    same stream (launches on one stream do not overlap)."""
+    key = (device, cupy.cuda.get_current_stream().ptr)
+    bar = _barriers.get(key)
+    if bar is None:
+        bar = _barriers[key] = cupy.zeros(2, np.uint32)
+    return bar
 
 
 @functools.cache
@@ -158,9 +182,9 @@ def warp_triangles(
 
 
 @functools.lru_cache(maxsize=64)
-def _device_schedule(device: int, small: tuple[bool, ...]) -> cupy.ndarray:
+def _device_schedule(device: int, small: tuple[bool, ...], fold: bool, fuse: bool) -> cupy.ndarray:
     with cupy.cuda.Device(device):
-        return cupy.asarray(gpu_plan.schedule(small))
+        return cupy.asarray(gpu_plan.schedule(small, gpu_plan.CYCLES, fold, fuse))
 
 
 @functools.lru_cache(maxsize=256)
@@ -177,7 +201,8 @@ def _device_plan(device: int, h: int, w: int, c: int, mode: str):
         else (plan.pool_floats, plan.link_bytes)
     )
     with cupy.cuda.Device(device):
-        return plan, cupy.asarray(plan.levels.view(np.uint8)), _device_schedule(device, small), tail
+        sched = _device_schedule(device, small, gpu_plan.FOLD_SMALL, gpu_plan.FUSE_RESTRICT)
+        return plan, cupy.asarray(plan.levels.view(np.uint8)), sched, tail
 
 
 _shared_set: dict[int, int] = {}  # device -> dynamic shared memory the persistent blend may use
@@ -200,7 +225,7 @@ def poisson_blend(src, dst, mask, *, mode: str = "normal", launch: str | None = 
     head = (s, d, m, out, pool, links, levels, _i(h), _i(w), _i(c), _i(int(mode == "mixed")))
     how = launch or BLEND_LAUNCH
     if how == "persistent":
-        bar = cupy.zeros(2, np.uint32)
+        bar = _barrier(device)
         # a problem whose levels are all small runs in one block (no grid-wide barrier to pay)
         grid = 1 if tail_float == 0 else _persistent_grid(device)
         shared = (plan.pool_floats - tail_float) * 4 + (plan.link_bytes - tail_link)
@@ -212,11 +237,13 @@ def poisson_blend(src, dst, mask, *, mode: str = "normal", launch: str | None = 
         k((grid,), (PERSISTENT_BLOCK,), (*head, schedule, _i(len(plan.schedule)), bar, *tails), shared_mem=shared)
     elif how == "per_op":
         k = _kernel("blend_op")
-        sizes = plan.levels[["h", "w"]]
-        for op, lv, _, _ in plan.schedule.tolist():
-            at = lv + 1 if op in (gpu_plan.RESTRICT_B, gpu_plan.RESTRICT_R) else lv
-            n = int(sizes[at]["h"]) * int(sizes[at]["w"])
-            k((min((n + BLOCK - 1) // BLOCK, 65535),), (BLOCK,), (*head, _i(op), _i(lv)))
+        for k_row, row in enumerate(plan.schedule.tolist()):
+            op, lv = row[0], row[1]
+            if op in (gpu_plan.SMALL_FMG, gpu_plan.SMALL_CYCLE):  # several levels' steps: one block
+                grid = 1
+            else:
+                grid = min((gpu_plan.points(plan.levels, op, lv) + BLOCK - 1) // BLOCK, 65535)
+            k((grid,), (BLOCK,), (*head, schedule, _i(k_row)))
     else:
         raise ValueError(f"launch must be 'persistent' or 'per_op', got {how!r}")
     return out.get() if back else out
