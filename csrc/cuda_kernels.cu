@@ -131,7 +131,7 @@ __device__ __forceinline__ void grid_barrier(unsigned int* bar) {
 // small operations); bit 2: copy it back out after (the last of a run). Launched with
 // FS_PERSISTENT_THREADS threads a block and (pool_floats - tail_float) * 4 + (link_bytes - tail_link) bytes of dynamic shared memory.
 #ifndef FS_PERSISTENT_THREADS
-#define FS_PERSISTENT_THREADS 1024  // the host's cuda_backend.PERSISTENT_BLOCK
+#define FS_PERSISTENT_THREADS 512  // the host's cuda_backend.PERSISTENT_BLOCK
 #endif
 extern "C" __global__ void __launch_bounds__(FS_PERSISTENT_THREADS, 1)
     blend_persistent(FS_BLEND_ARGS, const int* __restrict__ schedule, int entries, unsigned int* bar,

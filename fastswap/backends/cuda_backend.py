@@ -43,7 +43,7 @@ if _count < 1:
 
 NAME = "cuda"
 BLOCK = 256  # threads per block of every launch but the persistent blend's
-PERSISTENT_BLOCK = 1024  # threads per block of the persistent blend (its __launch_bounds__, set at compile time)
+PERSISTENT_BLOCK = 512  # threads per block of the persistent blend (its __launch_bounds__, set at compile time)
 # "persistent": the blend's whole schedule in one launch (grid-wide barriers); "per_op": a launch per
 # operation (same result; the fallback where a grid that fits the device at once cannot be launched).
 BLEND_LAUNCH = os.environ.get("FASTSWAP_CUDA_BLEND", "persistent")
@@ -100,17 +100,16 @@ def _kernel(name: str):
     return _kernels(cupy.cuda.runtime.getDevice())[name]
 
 
-_barriers: dict[tuple[int, int], cupy.ndarray] = {}
+_barriers: dict[int, cupy.ndarray] = {}
 
 
 def _barrier(device: int) -> cupy.ndarray:
-    """The persistent blend's barrier state (count, generation) for this device and stream: every
-    barrier leaves the count at 0, so a launch that finished leaves it ready for the next one on the
-    same stream (launches on one stream do not overlap)."""
-    key = (device, cupy.cuda.get_current_stream().ptr)
-    bar = _barriers.get(key)
+    """The persistent blend's barrier state (count, generation) on this device: every barrier leaves
+    the count at 0, so a launch that finished leaves it ready for the next. Persistent launches go on
+    the default stream only (see poisson_blend), which runs them one after another."""
+    bar = _barriers.get(device)
     if bar is None:
-        bar = _barriers[key] = cupy.zeros(2, np.uint32)
+        bar = _barriers[device] = cupy.zeros(2, np.uint32)
     return bar
 
 
@@ -211,7 +210,9 @@ _shared_set: dict[int, int] = {}  # device -> dynamic shared memory the persiste
 def poisson_blend(src, dst, mask, *, mode: str = "normal", launch: str | None = None):
     """See :func:`fastswap.backends.numpy_backend.poisson_blend`: same arguments, shapes and dtypes.
     ``dst`` on the host gives a host result; on the device, a device result (CuPy) with no transfer.
-    ``launch``: "persistent" or "per_op" (default :data:`BLEND_LAUNCH`; the same result)."""
+    ``launch``: "persistent" or "per_op" (default :data:`BLEND_LAUNCH`; the same result). The
+    persistent launch needs all its blocks on the device at once and runs on CuPy's default stream;
+    under another current stream (or CuPy's per-thread default streams) "per_op" is used."""
     back = not _on_device(dst)
     d = _dev(dst, np.uint8)
     s = _dev(src, np.uint8)
@@ -224,6 +225,10 @@ def poisson_blend(src, dst, mask, *, mode: str = "normal", launch: str | None = 
     out = cupy.empty_like(d)
     head = (s, d, m, out, pool, links, levels, _i(h), _i(w), _i(c), _i(int(mode == "mixed")))
     how = launch or BLEND_LAUNCH
+    if how == "persistent" and cupy.cuda.get_current_stream().ptr != 0:
+        # On another stream a persistent launch could run beside another one (sharing the device's
+        # multiprocessors, or its barrier): one launch per operation is safe on any stream.
+        how = "per_op"
     if how == "persistent":
         bar = _barrier(device)
         # a problem whose levels are all small runs in one block (no grid-wide barrier to pay)
