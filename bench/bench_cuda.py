@@ -118,6 +118,24 @@ def record(out: Path) -> None:
     print(f"wrote {out}")
 
 
+def write_results(name: str, payload: dict, labels: list[str], with_cpu: bool) -> None:
+    """bench/results/NAME.json (the payload, with the machine, the GPU and the cuda settings) and
+    NAME.png (per row of payload["rows"], labelled by ``labels``: cpu, cuda with and without transfers)."""
+    from fastswap import backends
+
+    rows = payload["rows"]
+    meta = metadata()
+    meta["gpu"] = backends.get_backend("cuda").device_info()
+    meta["cuda_config"] = cuda_config()
+    path = write_json(f"{name}.json", {"meta": meta, **payload})
+    print(f"wrote {path}")
+    series = [("cuda, transfers included", [r["cuda_host_ms"] for r in rows])]
+    series.append(("cuda, data on the device", [r["cuda_device_ms"] for r in rows]))
+    if with_cpu:
+        series.insert(0, ("cpu (C++)", [r["cpu_ms"] for r in rows]))
+    bar_groups(RESULTS / f"{name}.png", labels, series, "warp + blend, ms")  # says what it wrote
+
+
 def run_calls(be, calls, forget_plans: bool = False) -> None:
     """The calls in order. ``forget_plans``: the cuda backend first drops its cached blend plans, as
     for a photo whose regions have new sizes (a batch's usual case)."""
@@ -188,17 +206,8 @@ def replay(src: Path, repeat: int) -> None:
             s["batch_ratio"] = sum(r["cpu_ms"]["median"] for r in sel) / sum(r["cuda_host_ms"]["median"] for r in sel)
         summary[frame_name] = s
         print(frame_name, {k: round(v, 3) for k, v in s.items()})
-    meta = metadata()
-    meta["gpu"] = cuda.device_info()
-    meta["cuda_config"] = cuda_config()
-    path = write_json("cuda.json", {"meta": meta, "repeat": repeat, "summary": summary, "rows": rows})
-    print(f"wrote {path}")
-    series = [("cuda, transfers included", [r["cuda_host_ms"] for r in rows])]
-    series.append(("cuda, data on the device", [r["cuda_device_ms"] for r in rows]))
-    if cpu is not None:
-        series.insert(0, ("cpu (C++)", [r["cpu_ms"] for r in rows]))
-    bar_groups(RESULTS / "cuda.png", [f"{r['frame']}\n{r['photo'][:-4]}" for r in rows], series, "warp + blend, ms")
-    print(f"wrote {RESULTS / 'cuda.png'}")
+    labels = [f"{r['frame']}\n{r['photo'][:-4]}" for r in rows]
+    write_results("cuda", {"repeat": repeat, "summary": summary, "rows": rows}, labels, cpu is not None)
 
 
 def sizes(src: Path, repeat: int) -> None:
@@ -253,17 +262,8 @@ def sizes(src: Path, repeat: int) -> None:
             ),
             flush=True,
         )
-    meta = metadata()
-    meta["gpu"] = cuda.device_info()
-    meta["cuda_config"] = cuda_config()
-    path = write_json("cuda_sizes.json", {"meta": meta, "repeat": repeat, "rows": rows})
-    print(f"wrote {path}")
-    series = [("cuda, transfers included", [r["cuda_host_ms"] for r in rows])]
-    series.append(("cuda, data on the device", [r["cuda_device_ms"] for r in rows]))
-    if cpu is not None:
-        series.insert(0, ("cpu (C++)", [r["cpu_ms"] for r in rows]))
-    bar_groups(RESULTS / "cuda_sizes.png", [f"{r['megapixels']:.2g} MP" for r in rows], series, "warp + blend, ms")
-    print(f"wrote {RESULTS / 'cuda_sizes.png'}")
+    labels = [f"{r['megapixels']:.2g} MP" for r in rows]
+    write_results("cuda_sizes", {"repeat": repeat, "rows": rows}, labels, cpu is not None)
 
 
 def main() -> None:
