@@ -7,6 +7,8 @@ Two steps, because the device machine has no MediaPipe and no photos:
                                                # call the pipeline makes (arguments copied)
     python bench/bench_cuda.py --replay DIR [--repeat 20]   # where CuPy and a GPU are: replay them
     python bench/bench_cuda.py --sizes DIR [--repeat 20]    # ... and warp + blend per region size
+    python bench/bench_cuda.py --all DIR [--repeat 20]      # all three on one machine that has MediaPipe,
+                                                           # the photos, CuPy and a GPU (recording once)
 
 Replaying times, per photo, all of its face's warp and blend calls in the pipeline's order: on
 ``cpu`` (the C++ extension, every core of the machine), on ``cuda`` with host arrays in and out (every
@@ -272,9 +274,19 @@ def main() -> None:
     g.add_argument("--record", type=Path, metavar="DIR")
     g.add_argument("--replay", type=Path, metavar="DIR")
     g.add_argument("--sizes", type=Path, metavar="DIR")
+    g.add_argument("--all", type=Path, metavar="DIR")
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
-    if args.record:
+    if args.all:
+        from fastswap import backends
+
+        if backends.status()["cuda"] is not None:  # before minutes of recording
+            raise SystemExit(f"the cuda backend is unavailable: {backends.status()['cuda']}")
+        if not all((args.all / f"calls_{f}.pkl.gz").is_file() for f in FRAMES):
+            record(args.all)
+        replay(args.all, args.repeat)
+        sizes(args.all, args.repeat)
+    elif args.record:
         record(args.record)
     elif args.sizes:
         sizes(args.sizes, args.repeat)
