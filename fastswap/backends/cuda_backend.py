@@ -51,10 +51,11 @@ _TRI_RECORD_MAX = 256  # bytes per triangle record allocated (TriSetup's size is
 
 
 def _kernel_dir() -> Path:
-    """Where cuda_kernels.cu and its headers are: the installed package's kernels/ folder (the build
-    copies them there), else csrc/ of a source checkout."""
+    """Where cuda_kernels.cu and its headers are: csrc/ of a source checkout (an editable install's
+    kernels/ copy may be older), else the installed package's kernels/ folder (the build copies them
+    there)."""
     here = Path(__file__).resolve().parents[1]
-    for d in (here / "kernels", here.parent / "csrc"):
+    for d in (here.parent / "csrc", here / "kernels"):
         if (d / "cuda_kernels.cu").is_file():
             return d
     raise ImportError(f"cuda_kernels.cu not found in {here / 'kernels'} or {here.parent / 'csrc'}")
