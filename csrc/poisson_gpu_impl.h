@@ -26,7 +26,7 @@ namespace fastswap {
 enum GpuBlendOp {
     kSetup = 0,        // level l's links, diagonal, zeros; level 0 also its right-hand side from src/dst
     kRestrictB = 1,    // b[l + 1] = 4 x full weighting of b[l] (full multigrid's right-hand sides)
-    kZeroX = 2,        // x[l] = 0
+    // 2: unused
     kSmoothRed = 3,    // Gauss-Seidel update of the unknown points with (x + y) even
     kSmoothBlack = 4,  // ... with (x + y) odd
     kResidual = 5,     // r[l] = b - A x on unknown points, 0 elsewhere
@@ -278,9 +278,6 @@ FS_HD void blend_point(const GpuBlendParams& p, int op, int l, long long i) {
     switch (op) {
         case kSetup: setup_point(p, l, i); break;
         case kRestrictB: restrict_point(p, l, i, kRestrictB); break;
-        case kZeroX:
-            for (int c = 0; c < p.channels; ++c) p.pool[p.levels[l].x + i * p.channels + c] = 0.f;
-            break;
         case kSmoothRed: smooth_point(p, l, i, 0); break;
         case kSmoothBlack: smooth_point(p, l, i, 1); break;
         case kResidual: residual_point(p, l, i); break;

@@ -377,12 +377,11 @@ def test_gpu_schedule_variants_give_the_same_bytes(mode):
         dst = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         mask = np.full((h, w), 255, np.uint8)
         mask[h // 2, : w // 2] = 0
-        plan = gpu_plan.blend_plan(h, w, 3, mode)
-        small = tuple(bool(v) for v in plan.levels["h"] * plan.levels["w"] <= gpu_plan.SMALL_POINTS)
+        plan = gpu_plan.blend_plan(h, w, 3)
         outs = []
         for fold in (False, True):
             for fuse in (False, True):
-                sched = gpu_plan.schedule(small, gpu_plan.CYCLES, fold, fuse)
+                sched = gpu_plan.schedule(plan.small, gpu_plan.CYCLES, fold, fuse)
                 outs.append(
                     _cpu.run_gpu_schedule(
                         src,

@@ -188,21 +188,13 @@ def _device_schedule(device: int, small: tuple[bool, ...], fold: bool, fuse: boo
 
 
 @functools.lru_cache(maxsize=256)
-def _device_plan(device: int, h: int, w: int, c: int, mode: str):
-    """(plan, its level table on the device, its schedule on the device, the small levels' tails'
-    offsets in the pools (floats, bytes)); a new size costs a small table and one upload (schedules are
-    shared by every size with the same levels)."""
-    plan = gpu_plan.blend_plan(h, w, c, mode)
-    small = tuple(bool(v) for v in (plan.levels["h"].astype(np.int64) * plan.levels["w"] <= gpu_plan.SMALL_POINTS))
-    first = small.index(True) if True in small else len(small)
-    tail = (
-        (int(plan.levels[first]["x"]), int(plan.levels[first]["link"]))
-        if first < len(small)
-        else (plan.pool_floats, plan.link_bytes)
-    )
+def _device_plan(device: int, h: int, w: int, c: int):
+    """(plan, its level table on the device, its schedule on the device); a new size costs a small
+    table and one upload (schedules are shared by every size with the same levels)."""
+    plan = gpu_plan.blend_plan(h, w, c)
     with cupy.cuda.Device(device):
-        sched = _device_schedule(device, small, gpu_plan.FOLD_SMALL, gpu_plan.FUSE_RESTRICT)
-        return plan, cupy.asarray(plan.levels.view(np.uint8)), sched, tail
+        sched = _device_schedule(device, plan.small, gpu_plan.FOLD_SMALL, gpu_plan.FUSE_RESTRICT)
+        return plan, cupy.asarray(plan.levels.view(np.uint8)), sched
 
 
 _shared_set: dict[int, int] = {}  # device -> dynamic shared memory the persistent blend may use
@@ -220,7 +212,7 @@ def poisson_blend(src, dst, mask, *, mode: str = "normal", launch: str | None = 
     m = _dev(mask.view(np.uint8) if getattr(mask, "dtype", None) == np.bool_ else mask, np.uint8)
     h, w, c = d.shape
     device = cupy.cuda.runtime.getDevice()
-    plan, levels, schedule, (tail_float, tail_link) = _device_plan(device, h, w, c, mode)
+    plan, levels, schedule = _device_plan(device, h, w, c)
     pool = cupy.empty(plan.pool_floats, np.float32)
     links = cupy.empty(plan.link_bytes, np.uint8)
     out = cupy.empty_like(d)
@@ -233,13 +225,13 @@ def poisson_blend(src, dst, mask, *, mode: str = "normal", launch: str | None = 
     if how == "persistent":
         bar = _barrier(device)
         # a problem whose levels are all small runs in one block (no grid-wide barrier to pay)
-        grid = 1 if tail_float == 0 else _persistent_grid(device)
-        shared = (plan.pool_floats - tail_float) * 4 + (plan.link_bytes - tail_link)
+        grid = 1 if plan.tail_float == 0 else _persistent_grid(device)
+        shared = (plan.pool_floats - plan.tail_float) * 4 + (plan.link_bytes - plan.tail_link)
         k = _kernel("blend_persistent")
         if shared > _shared_set.get(device, 48 * 1024):
             k.max_dynamic_shared_size_bytes = shared
             _shared_set[device] = shared
-        tails = (np.int64(plan.pool_floats), np.int64(tail_float), np.int64(plan.link_bytes), np.int64(tail_link))
+        tails = tuple(np.int64(v) for v in (plan.pool_floats, plan.tail_float, plan.link_bytes, plan.tail_link))
         k((grid,), (PERSISTENT_BLOCK,), (*head, schedule, _i(len(plan.schedule)), bar, *tails), shared_mem=shared)
     elif how == "per_op":
         k = _kernel("blend_op")

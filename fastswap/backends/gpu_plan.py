@@ -16,7 +16,7 @@ import numpy as np
 (
     SETUP,
     RESTRICT_B,
-    ZERO_X,
+    _RESERVED,  # 2: no operation (kept so the codes stay those of the C++ enum)
     SMOOTH_RED,
     SMOOTH_BLACK,
     RESIDUAL,
@@ -62,7 +62,7 @@ SMALL_POINTS = 2560
 
 @dataclass(frozen=True)
 class BlendPlan:
-    """Hierarchy and schedule of one solve (depends only on the region's size, channels and mode).
+    """Hierarchy and schedule of one solve (depends only on the region's size and channels).
 
     levels: (L,) LEVEL_DTYPE, finest first (offsets into the pools below).
     schedule: (n, COLS) int32 rows (operation, level, small, barrier, pre-smoothing, post-smoothing,
@@ -71,12 +71,18 @@ class BlendPlan:
         before it, bit 2: copied back after it; `barrier` asks for a grid-wide barrier after the
         operation (else the block's).
     pool_floats: floats of x, b, r and diagonals of all levels; link_bytes: bytes of all links.
+    small: per level, whether it has at most SMALL_POINTS points (the schedule's key).
+    tail_float, tail_link: where the small levels' data start in the pools (the part the device copies
+        to shared memory; pool_floats and link_bytes when no level is small).
     """
 
     levels: np.ndarray
     schedule: np.ndarray
     pool_floats: int
     link_bytes: int
+    small: tuple[bool, ...]
+    tail_float: int
+    tail_link: int
 
 
 def level_sizes(h: int, w: int) -> list[tuple[int, int]]:
@@ -89,10 +95,9 @@ def level_sizes(h: int, w: int) -> list[tuple[int, int]]:
 
 
 @lru_cache(maxsize=256)
-def blend_plan(h: int, w: int, channels: int, mode: str, cycles: int = CYCLES) -> BlendPlan:
-    """The plan for an (h, w, channels) region blended in ``mode`` ("normal" or "mixed"; the schedule
-    is the same for both: mixed guidance is in the right-hand side)."""
-    del mode
+def blend_plan(h: int, w: int, channels: int, cycles: int = CYCLES) -> BlendPlan:
+    """The plan for an (h, w, channels) region, in either blend mode (mixed guidance is in the
+    right-hand side, not in the schedule)."""
     sizes = level_sizes(h, w)
     levels = np.zeros(len(sizes), LEVEL_DTYPE)
     floats = links = 0
@@ -104,7 +109,9 @@ def blend_plan(h: int, w: int, channels: int, mode: str, cycles: int = CYCLES) -
         links += n
     levels.setflags(write=False)
     small = tuple(lh * lw <= SMALL_POINTS for lh, lw in sizes)
-    return BlendPlan(levels, schedule(small, cycles, FOLD_SMALL, FUSE_RESTRICT), floats, links)
+    first = small.index(True) if True in small else len(small)
+    tail = (int(levels[first]["x"]), int(levels[first]["link"])) if first < len(small) else (floats, links)
+    return BlendPlan(levels, schedule(small, cycles, FOLD_SMALL, FUSE_RESTRICT), floats, links, small, *tail)
 
 
 @lru_cache(maxsize=64)
@@ -201,7 +208,7 @@ def emulate_blend(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, *, mode: s
     from .. import _cpu
 
     h, w, c = dst.shape
-    plan = blend_plan(h, w, c, mode)
+    plan = blend_plan(h, w, c)
     m = np.ascontiguousarray(mask).view(np.uint8) if mask.dtype == np.bool_ else np.ascontiguousarray(mask)
     return _cpu.run_gpu_schedule(
         np.ascontiguousarray(src),
