@@ -13,6 +13,7 @@ correction, which :func:`steady_correction` low-passes. All data on the host.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -276,9 +277,10 @@ class FaceTracks:
         beta: float = BETA,
         beta_local: float = BETA_LOCAL,
     ) -> None:
-        LandmarkFilter(fps, min_cutoff, beta, beta_local)  # validates the settings once, here
+        # a new track's filter; made once here, which validates the settings
+        self._new_filter = functools.partial(LandmarkFilter, fps, min_cutoff, beta, beta_local)
+        self._new_filter()
         self.fps, self.smooth = float(fps), smooth
-        self.min_cutoff, self.beta, self.beta_local = min_cutoff, beta, beta_local
         self.tracks: list[Track] = []
         self._next_id = 0
 
@@ -318,7 +320,7 @@ class FaceTracks:
         for i, face in enumerate(faces):
             track = match.get(i)
             if track is None:
-                flt = LandmarkFilter(self.fps, self.min_cutoff, self.beta, self.beta_local) if self.smooth else None
+                flt = self._new_filter() if self.smooth else None
                 track = Track(id=self._next_id, filter=flt, bbox=face.bbox)
                 self._next_id += 1
                 self.tracks.append(track)
