@@ -15,6 +15,8 @@ points plus 10 iris points, which no triangle uses).
   row of ``TRIANGLES`` that is each row's mirror triangle.
 * ``REGION_TRIANGLES``: per region ("face", "mouth", "left_eye", "right_eye") the int32 indices of the
   triangles that lie inside it (mouth and eyes: triangles whose vertices all lie on or inside the loop).
+* ``EYE_RINGS``: per eye ("left_eye", "right_eye") the int32 indices of the 32 triangles around its
+  opening (a vertex on the eye's loop, not inside it): the lids and lashes up to the next loop.
 """
 
 from __future__ import annotations
@@ -64,6 +66,16 @@ REGION_TRIANGLES: dict[str, np.ndarray] = {
     "left_eye": _triangles_within(LEFT_EYE),
     "right_eye": _triangles_within(RIGHT_EYE),
 }
+
+
+def _ring_around(loop: np.ndarray) -> np.ndarray:
+    """Triangles with a vertex on a contour loop, outside its fan: the ring of mesh around it."""
+    touches = np.isin(TRIANGLES, loop)
+    return np.flatnonzero(touches.any(axis=1) & ~touches.all(axis=1)).astype(np.int32)
+
+
+# the ring of triangles around each eye's opening: its lids and lashes up to the next loop of points
+EYE_RINGS: dict[str, np.ndarray] = {"left_eye": _ring_around(LEFT_EYE), "right_eye": _ring_around(RIGHT_EYE)}
 REGION_LOOPS: dict[str, np.ndarray] = {
     "face": FACE_OUTLINE,
     "mouth": LIPS_INNER,

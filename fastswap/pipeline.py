@@ -472,6 +472,7 @@ class FaceSwapper:
         # boundary inside the face (a Poisson boundary there would tint the whole face).
         keep = np.zeros(shape, np.uint8)
         lids = np.zeros(shape, np.uint8)  # kept eyes that are closed in the target: pasted by gradients
+        shut = np.zeros(shape, np.uint8)  # ... those whose lids touch, with the ring around them: by lightness
         # Mesh points that `shape` leaves on the target's: the lips (the mouth's shape is mostly
         # expression: a smile, pursed lips; carried over, it cost landmark error for little identity,
         # bench/quality.py over all sources) and the edges of regions kept from the target.
@@ -491,11 +492,23 @@ class FaceSwapper:
                 b = quality.eye_openness(dst_pts, loop)
                 if decide(name, max(a, b) / max(min(a, b), 1e-3), quality.EYE_RATIO_DIFF):
                     region = quality.fill(shape, dst_pts[loop], dilate=grow)
-                    keep |= region
-                    if b < a:
+                    edge = loop
+                    # Closed in the target (its lids touch): the source's open eye squeezed onto the
+                    # thin opening still showed its white and lashes just outside it (the group
+                    # photo's eyes are 0.2 to 2 pixels tall), so the lids are pasted over the ring of
+                    # mesh around the opening too, up to the next loop of points (pinned, so that
+                    # the source's surroundings of its eye are drawn inside it). A squint that
+                    # shows the iris keeps the lids around it the source's.
+                    if b < a and decide(name + "_shut", quality.EYE_CLOSED / max(b, 1e-3), 1.0):
+                        ring = mesh.TRIANGLES[mesh.EYE_RINGS[name]]
+                        region |= quality.fill_triangles(shape, dst_pts[ring], dilate=grow)
+                        edge = np.unique(ring)
+                        shut |= region
+                    elif b < a:
                         lids |= region
+                    pinned.append(edge)
+                    keep |= region
                     info.kept_from_target.append(name)
-                    pinned.append(loop)
         warp_pts = dst_pts
         if self.shape > 0:
             src_lm = np.column_stack([self.prepared.points, self.prepared.face.landmarks[: mesh.NUM_MESH_POINTS, 2]])
@@ -576,9 +589,10 @@ class FaceSwapper:
             blend = quality.alpha_blend if self.blend == "alpha" else quality.multiband_blend
             out = blend(filled, roi, alpha)
             in_place = False
-        if lids.any():
-            quality.paste_lids(out, roi, lids, self.backend)
-            keep &= ~lids
+        for region, colour in ((lids, "target"), (shut, "around")):
+            if region.any():
+                quality.paste_lids(out, roi, region, self.backend, colour=colour)
+                keep &= ~region
         kx, ky, kw, kh = cv2.boundingRect(keep)
         if kw:
             sigma = max(1.0, grow / 2)

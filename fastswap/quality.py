@@ -10,6 +10,7 @@ from . import backends, mesh
 
 MOUTH_OPEN = 0.006  # inner-lip area / face size^2 above which a mouth counts as open (closed: < 0.003)
 EYE_RATIO_DIFF = 1.8  # eye-openness ratio between source and target above which the target's eye is kept
+EYE_CLOSED = 0.12  # eye openness (eye_openness) under which the lids touch: a kept eye's lids take its ring too
 MULTIBAND_LEVELS = 4  # pyramid levels of the multiband blend
 TURNED = 0.97  # visible share of the mesh under which back-facing triangles are culled
 BROW_POINTS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # MediaPipe's upper eyebrow contour
@@ -429,21 +430,40 @@ def paint_mouth(image: np.ndarray, points: np.ndarray, face_size: float, backend
     return out
 
 
-def paste_lids(out: np.ndarray, target: np.ndarray, lids: np.ndarray, backend) -> None:
+def paste_lids(out: np.ndarray, target: np.ndarray, lids: np.ndarray, backend, colour: str = "target") -> None:
     """Paste the target's closed eyes (``lids``) into ``out`` by their gradients, in place.
 
     A closed target eye is kept from the target (the source's open eye squeezed onto it would show
     its iris through the lids), but pasted as it is, the target's bare eyelid showed as a patch of
     its own skin inside a made-up source's eye shadow (the group photo's faces with img2 as the
-    source). Here each region is solved as a Poisson equation (normal cloning, on ``backend``):
-    the target's lashes and lid crease, at the colour of the face drawn around them. It is solved on
-    log-encoded values (uint8, ``_LOG``), so the correction is a ratio: against a made-up source's
-    dark eye shadow an additive one took a quarter of a lid's pixels to black. (The 8-bit codes
+    source). Here each region is solved as a Poisson equation (normal cloning, on ``backend``) on
+    log-encoded values (uint8, ``_LOG``), so that the correction is a ratio (against a made-up
+    source's dark eye shadow an additive one took a quarter of a lid's pixels to black): the
+    target's lashes and lid crease at the colour of the face drawn around them. ``colour``:
+
+    * ``"target"``: each channel on its own (the target's colours carried, relative: a squint's iris
+      and white keep theirs);
+    * ``"around"``: only the target's lightness (its grey levels) is solved; the colour is the face
+      around the region carried smoothly inside (a membrane, in the same four-channel solve). For
+      lids that show no eye (the pipeline's shut eyes with the ring of lids around them): per
+      channel, the ratio that lifted an orange target's lid, in the shade of its socket, to a pale
+      face around it was twice as large in blue as in red, and the lid came out bluish white (img13
+      into the group photo).
+
+    The values are solved against half the face around them (about a constant in log terms) so that
+    their 8-bit codes do not reach white. Where the lid (the 95th percentile of its brightest
+    channel) would still be brighter than the face around it (the same percentile of the region's
+    boundary), a lid's shine lifted by the ratio that brings the shade of its socket up to a bright
+    face, it is scaled down as a whole (its detail and its lashes' contrast kept), the scale
+    ramping from 1 on the region's edge, which meets the face, to its full value half-way to the
+    region's middle; what is still above the face around it is scaled down to it. (The 8-bit codes
     keep the result within about 3 levels of the exact float solution, 0.7 on average, on a
-    synthetic lid.) Open target
-    eyes kept from a closed source eye are not pasted this way (their white would take the tint of
-    the skin around them). ``out`` and ``target`` (h, w, 3) uint8 BGR, ``lids`` (h, w) uint8 (255
-    on the regions), host; ``backend`` a module from :func:`fastswap.backends.get_backend`."""
+    synthetic lid.) Open target eyes kept from a closed source eye are not pasted this way (their
+    white would take the tint of the skin around them). ``out`` and ``target`` (h, w, 3) uint8 BGR,
+    ``lids`` (h, w) uint8 (255 on the regions), host; ``backend`` a module from
+    :func:`fastswap.backends.get_backend`."""
+    if colour not in ("target", "around"):
+        raise ValueError(f'colour must be "target" or "around", got {colour!r}')
     x, y, bw, bh = cv2.boundingRect(lids)
     if not bw:
         return
@@ -452,9 +472,32 @@ def paste_lids(out: np.ndarray, target: np.ndarray, lids: np.ndarray, backend) -
     m = lids[box].copy()
     m[0, :] = m[-1, :] = 0  # the frame is the boundary
     m[:, 0] = m[:, -1] = 0
-    solved = backend.poisson_blend(cv2.LUT(target[box], _LOG), cv2.LUT(out[box], _LOG), m)
+    around = out[box]
+    half = cv2.multiply(around, 0.5)
+    if colour == "target":
+        solved = backend.poisson_blend(cv2.LUT(target[box], _LOG), cv2.LUT(half, _LOG), m)
+        lid = 2.0 * cv2.LUT(solved, _EXP).astype(np.float32)
+    else:
+        guide = np.zeros(around.shape[:2] + (4,), np.uint8)  # the colour: no detail
+        guide[:, :, 3] = cv2.LUT(cv2.cvtColor(target[box], cv2.COLOR_BGR2GRAY), _LOG)
+        edge_values = np.empty_like(guide)
+        edge_values[:, :, :3] = around
+        edge_values[:, :, 3] = cv2.LUT(cv2.cvtColor(half, cv2.COLOR_BGR2GRAY), _LOG)
+        solved = backend.poisson_blend(guide, edge_values, m)
+        tint = solved[:, :, :3].astype(np.float32)
+        light = 2.0 * cv2.LUT(np.ascontiguousarray(solved[:, :, 3]), _EXP).astype(np.float32)
+        lid = tint * (light / np.maximum(cv2.cvtColor(tint, cv2.COLOR_BGR2GRAY), 1.0))[:, :, None]
+    edge = cv2.subtract(cv2.dilate(m, np.ones((3, 3), np.uint8)), m) > 0
+    if edge.any():
+        cap = float(np.percentile(around[edge].max(axis=1), 95))
+        over = float(np.percentile(lid.max(axis=2)[m > 0], 95)) / max(cap, 1.0)
+        if over > 1.0:
+            depth = cv2.distanceTransform(m, cv2.DIST_L2, cv2.DIST_MASK_3)
+            ramp = np.minimum(depth / max(0.5 * float(depth.max()), 1.0), 1.0)
+            lid *= (1.0 - ramp * (1.0 - 1.0 / over))[:, :, None]
+        lid *= np.minimum(cap / np.maximum(lid.max(axis=2), 1.0), 1.0)[:, :, None]  # none above the face around
     # only the solved pixels: the log round trip moves the others by a level
-    np.copyto(out[box], cv2.LUT(solved, _EXP), where=m[:, :, None] > 0)
+    np.copyto(around, np.clip(lid + 0.5, 0, 255).astype(np.uint8), where=m[:, :, None] > 0)
 
 
 # uint8 <-> log-encoded uint8 (paste_lids): 255 log(1 + v) / log(256) and back
@@ -586,6 +629,18 @@ def fill(shape: tuple[int, int], pts: np.ndarray, dilate: int = 0) -> np.ndarray
     """(H, W) uint8 mask (255 inside) of a polygon, optionally dilated by ``dilate`` pixels."""
     m = np.zeros(shape, np.uint8)
     cv2.fillPoly(m, [np.round(pts * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
+    if dilate > 0:
+        m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1)))
+    return m
+
+
+def fill_triangles(shape: tuple[int, int], triangles: np.ndarray, dilate: int = 0) -> np.ndarray:
+    """(H, W) uint8 mask (255 inside) of the union of (T, 3, 2) float triangles (pixel coordinates,
+    host), optionally dilated by ``dilate`` pixels. Each is filled on its own (``cv2.fillPoly`` of
+    several polygons would leave their overlaps, a folded mesh's, empty)."""
+    m = np.zeros(shape, np.uint8)
+    for tri in np.round(np.asarray(triangles, np.float64) * 16).astype(np.int32):
+        cv2.fillConvexPoly(m, tri, 255, lineType=cv2.LINE_8, shift=4)
     if dilate > 0:
         m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1)))
     return m

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fastswap import mesh
+from fastswap import mesh, quality
 from fastswap.backends import numpy_backend
 from fastswap.model import model_path
 
@@ -74,6 +74,32 @@ def test_region_triangles_lie_inside_their_loops():
         idx = mesh.REGION_TRIANGLES[region]
         assert len(idx) == len(mesh.REGION_LOOPS[region]) - 2, region  # a closed fan
         assert np.isin(mesh.TRIANGLES[idx], mesh.REGION_LOOPS[region]).all()
+
+
+def test_eye_rings_surround_the_eye_openings(demo_faces):
+    """Each eye's ring: the 32 triangles with a vertex on its loop and none inside its fan, one the
+    other's mirror image; on a real face they enclose the opening (its loop's points are inside
+    the ring's filled triangles) and reach beyond it on every side."""
+    for name, loop in (("left_eye", mesh.LEFT_EYE), ("right_eye", mesh.RIGHT_EYE)):
+        ring = mesh.EYE_RINGS[name]
+        assert len(ring) == 32 and not np.isin(ring, mesh.REGION_TRIANGLES[name]).any()
+        touches = np.isin(mesh.TRIANGLES[ring], loop)
+        assert touches.any(axis=1).all() and not touches.all(axis=1).any()
+    mirrored = np.sort(mesh.MIRROR_TRIANGLE[mesh.EYE_RINGS["left_eye"]])
+    assert np.array_equal(mirrored, np.sort(mesh.EYE_RINGS["right_eye"]))
+    pts = demo_faces["grace_hopper"][0].points[: mesh.NUM_MESH_POINTS]
+    shape = tuple(int(v) + 2 for v in np.ceil(pts.max(axis=0))[::-1])
+    for name, loop in (("left_eye", mesh.LEFT_EYE), ("right_eye", mesh.RIGHT_EYE)):
+        ring = quality.fill_triangles(shape, pts[mesh.TRIANGLES[mesh.EYE_RINGS[name]]])
+        opening = quality.fill(shape, pts[loop])
+        union = ring | opening
+        contours, _ = cv2.findContours(union, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        assert len(contours) == 1, name  # one piece around the opening
+        solid = cv2.drawContours(np.zeros_like(union), contours, -1, 255, cv2.FILLED)
+        assert cv2.countNonZero(solid & ~union) <= 2, name  # no hole left in it
+        x, y, w, h = cv2.boundingRect(opening)
+        rx, ry, rw, rh = cv2.boundingRect(ring)
+        assert ry < y - 1 and ry + rh > y + h + 1 and rx <= x and rx + rw >= x + w, name
 
 
 def test_mesh_covers_face_outline_without_overlaps(demo_faces):

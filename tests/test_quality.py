@@ -350,7 +350,13 @@ def test_closed_eyes_of_the_target_are_kept(shared_faces, detector):
         for name, loop in (("left_eye", mesh.LEFT_EYE), ("right_eye", mesh.RIGHT_EYE)):
             if name not in info.kept_from_target:
                 continue
-            region = quality.fill(group.shape[:2], face.points[loop], dilate=max(1, round(0.015 * face.size)))
+            grow = max(1, round(0.015 * face.size))
+            region = quality.fill(group.shape[:2], face.points[loop], dilate=grow)
+            b = quality.eye_openness(face.points, loop)
+            if b < quality.eye_openness(fs.prepared.points, loop) and b < quality.EYE_CLOSED:
+                # shut in the target (the source's is the open one): pasted over the ring around it
+                tris = face.points[mesh.TRIANGLES[mesh.EYE_RINGS[name]]]
+                region |= quality.fill_triangles(group.shape[:2], tris, dilate=grow)
             inner = (region > 0) & (cv2.erode(region, ring, iterations=2) == 0)
             outer = (cv2.dilate(region, ring, iterations=2) > 0) & (region == 0)
             own = lab_group[inner].mean(0) - lab_group[outer].mean(0)
@@ -360,6 +366,103 @@ def test_closed_eyes_of_the_target_are_kept(shared_faces, detector):
             assert np.corrcoef(fine(res.image)[core], fine(group)[core])[0, 1] > 0.95, (info.index, name)
     assert len(steps) >= 3, steps
     assert np.mean(steps) < 0.3 * np.mean(plain), (steps, plain)
+
+
+def test_a_closed_target_eye_is_kept_with_the_ring_around_it(shared_faces, detector):
+    """The source's open eye squeezed onto a shut target eye still showed its white and its lashes
+    just outside the thin opening (the group photo's faces are about 110 pixels: their shut eyes
+    are 0.2 to 2 pixels tall), and pasting the lids over the opening alone took them to white
+    (their boundary ran across the source's eye). The lids of an eye under ``quality.EYE_CLOSED``
+    are pasted over the ring of mesh around the opening too (``mesh.EYE_RINGS``): there the
+    result's fine detail is the target's (correlation 0.04 to 0.27 before, with img2 as the
+    source), and no pixel of it is brighter than the brightest of the face drawn around it."""
+    group = read_image(shared_faces / "group-t1.jpg")
+    faces = detector.detect(group)
+    with FaceSwapper(read_image(shared_faces / "img2.jpg"), detector=detector) as fs:
+        res = fs.swap_report(group, faces="all")
+
+    def fine(img: np.ndarray) -> np.ndarray:
+        grey = np.log1p(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32))
+        return grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+
+    checked = 0
+    for face, info in zip(faces, res.faces, strict=True):
+        pts = face.points[: mesh.NUM_MESH_POINTS]
+        for name, loop in (("left_eye", mesh.LEFT_EYE), ("right_eye", mesh.RIGHT_EYE)):
+            b = quality.eye_openness(pts, loop)
+            if name not in info.kept_from_target or b > quality.eye_openness(fs.prepared.points, loop):
+                continue  # kept because the source's eye is the closed one: pasted as it is
+            if b >= quality.EYE_CLOSED:
+                continue  # a squint that shows its eye: the loop alone
+            ring = quality.fill_triangles(group.shape[:2], pts[mesh.TRIANGLES[mesh.EYE_RINGS[name]]]) > 0
+            ring &= quality.fill(group.shape[:2], pts[loop], dilate=1) == 0  # the lids, not the opening
+            corr = np.corrcoef(fine(res.image)[ring], fine(group)[ring])[0, 1]
+            assert corr > 0.9, (info.index, name, corr)
+            around = (cv2.dilate(ring.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0) & ~ring
+            assert res.image[ring].max(axis=1).max() <= res.image[around].max(axis=1).max(), (info.index, name)
+            checked += 1
+    assert checked >= 3, checked
+
+
+@pytest.mark.parametrize("colour", ["target", "around"])
+def test_paste_lids_never_lifts_a_lid_above_the_face_around_it(backend, colour):
+    """A lid in the shade of its socket (the target's crease at 90, the lid's shine at 215) under a
+    pale face (235): the ratio that brings the crease up to the face around it took the shine past
+    255 (a white lid). No solved pixel's brightest channel exceeds the face around it (the 95th
+    percentile of the region's boundary): the lid is scaled down as a whole, its grain and its
+    lashes' contrast kept."""
+    h, w = 40, 60
+    rng = np.random.default_rng(3)
+    target = np.full((h, w, 3), 90, np.uint8)  # the crease around the lid
+    cv2.ellipse(target, (30, 20), (22, 9), 0, 0, 360, (185, 190, 195), -1)  # the lid's shine
+    target = np.clip(target + rng.normal(0, 6, (h, w, 1)), 0, 255).astype(np.uint8)  # its grain
+    target[19:22, 12:48] = 60  # lashes
+    out = np.full((h, w, 3), 235, np.uint8)
+    lids = np.zeros((h, w), np.uint8)
+    cv2.ellipse(lids, (30, 20), (26, 13), 0, 0, 360, 255, -1)
+    quality.paste_lids(out, target, lids, backend, colour=colour)
+    inside = lids > 0
+    assert out[inside].max() <= 235
+    lid = out[13:17, 20:40].astype(float)
+    assert lid.std() > 1.0 and lid.mean() > 0.8 * 235  # bright, not flat
+    assert out[19:22, 15:45].mean() < 0.75 * lid.mean()  # the lashes still show
+
+
+def test_paste_lids_around_takes_the_lightness_only(backend):
+    """``colour="around"``: an orange lid (its crease more saturated still) under a pale pink face:
+    per channel, the ratio from the crease is largest in blue and the lid came out bluish; with the
+    lightness alone it takes the face's own hue (blue over red as around it, within 0.03), its
+    lashes still darker than the lid. A bad ``colour`` is refused."""
+    h, w = 40, 60
+    target = np.zeros((h, w, 3), np.uint8)
+    target[:] = (60, 110, 170)  # the crease: orange in shade (BGR)
+    cv2.ellipse(target, (30, 20), (22, 9), 0, 0, 360, (120, 170, 215), -1)  # the lid
+    target[19:22, 12:48] = (30, 45, 70)  # lashes
+    out = np.full((h, w, 3), (205, 210, 235), np.uint8)  # a pale pink face
+    lids = np.zeros((h, w), np.uint8)
+    cv2.ellipse(lids, (30, 20), (26, 13), 0, 0, 360, 255, -1)
+    per_channel, light = out.copy(), out.copy()
+    quality.paste_lids(per_channel, target, lids, backend, colour="target")
+    quality.paste_lids(light, target, lids, backend, colour="around")
+    lid = (slice(13, 17), slice(20, 40))
+    hue = lambda img: img[lid][..., 0].mean() / img[lid][..., 2].mean()  # noqa: E731
+    assert abs(hue(light) - 205 / 235) < 0.03
+    assert hue(per_channel) > hue(light) + 0.03  # the bluish lid it avoids
+    assert light[19:22, 15:45].mean() < 0.75 * light[lid].mean()
+    with pytest.raises(ValueError, match="colour"):
+        quality.paste_lids(out.copy(), target, lids, backend, colour="grey")
+
+
+def test_fill_triangles_fills_each_triangle_overlaps_too():
+    """Two overlapping triangles: their union filled (``cv2.fillPoly`` of both leaves the overlap
+    empty), and the dilation grows it."""
+    tris = np.array([[[5, 5], [40, 5], [5, 40]], [[10, 10], [45, 10], [10, 45]]], np.float32)
+    m = quality.fill_triangles((50, 50), tris)
+    assert m[15, 15] == 255 and m[7, 7] == 255 and m[42, 12] == 255 and m[2, 2] == 0
+    one = np.zeros((50, 50), np.uint8)
+    cv2.fillPoly(one, [tris[0].astype(np.int32), tris[1].astype(np.int32)], 255)
+    assert one[15, 15] == 0  # what the helper avoids
+    assert cv2.countNonZero(quality.fill_triangles((50, 50), tris, dilate=2)) > cv2.countNonZero(m)
 
 
 def test_paste_lids_carries_the_lids_detail_at_the_colour_around_it(backend):
