@@ -222,6 +222,43 @@ def test_a_mouth_at_its_threshold_does_not_switch_on_and_off(demo, detector, gra
     assert steady == [True] * 8  # tracked: decided once, kept until clearly closed
 
 
+def test_a_shut_eye_at_its_threshold_keeps_its_ring_steady(demo, detector, grace_clip, monkeypatch):
+    """A kept eye whose openness hovers at ``quality.EYE_CLOSED``: one frame at a time its lids are
+    pasted with the ring around them (``mesh.EYE_RINGS``, by lightness) in every other frame and
+    without it in the others; tracked, that is decided once and kept until clearly open."""
+    hover = iter([0.9, 0.9, 1.1, 1.1] * 40)  # both eyes of a frame alike
+    pasted = []
+    paste = quality.paste_lids
+
+    def record(out, target, lids, backend, colour="target"):
+        pasted[-1].append(colour)
+        paste(out, target, lids, backend, colour=colour)
+
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        source = fs.prepared.points
+
+        def openness(points, loop):  # the source's eyes wide open, the target's at the threshold
+            return 0.3 if points is source else quality.EYE_CLOSED * next(hover)
+
+        monkeypatch.setattr(quality, "eye_openness", openness)
+        monkeypatch.setattr(quality, "paste_lids", record)
+        for f in grace_clip[:8]:
+            pasted.append([])
+            fs.swap_report(f)
+        each, pasted[:] = list(pasted), []
+        for _ in fs.swap_frames(_frames(grace_clip[:8], pasted), fps=FPS):
+            pass
+    assert each == [["around"], ["target"]] * 4, each  # one frame at a time: ring, none, ring, ...
+    assert pasted == [["around"]] * 8, pasted  # tracked: shut from the first frame, kept shut
+
+
+def _frames(frames, log: list):
+    """``frames`` one by one, opening a new entry in ``log`` before each is swapped."""
+    for f in frames:
+        log.append([])
+        yield f
+
+
 def test_hair_kept_at_its_threshold_does_not_switch_on_and_off(demo, detector, grace_clip, monkeypatch):
     """--keep-hair's test runs anew in every frame; hair at its threshold is found in every other one.
     One frame at a time, the target's hair then blinks over the face; over a video the region is
