@@ -100,6 +100,26 @@ def metadata() -> dict:
     }
 
 
+def face_crop(image: np.ndarray, face, margin: float) -> np.ndarray:
+    """``image`` (H, W, 3) cut to ``face``'s box grown by ``margin`` of its width, clipped (a view)."""
+    x0, y0, x1, y1 = (int(v) for v in face.bbox)
+    m = int(margin * (x1 - x0))
+    return image[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m]
+
+
+def write_rows_picture(stem: str, lines: list[np.ndarray], payload: dict) -> None:
+    """Write ``payload`` as RESULTS/stem.json and the picture lines ((h, w_i, 3) uint8 BGR, stacked
+    top to bottom, the narrower padded with black on the right) as RESULTS/stem.png."""
+    import cv2
+
+    width = max(line.shape[1] for line in lines)
+    picture = np.vstack([np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0))) for line in lines])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(RESULTS / f"{stem}.png"), picture)
+    write_json(f"{stem}.json", payload)
+    print(f"wrote {RESULTS / f'{stem}.json'} and {RESULTS / f'{stem}.png'}")
+
+
 def write_json(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name

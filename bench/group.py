@@ -19,11 +19,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED_FACES, metadata, spread, write_json  # noqa: E402
+from common import SHARED_FACES, face_crop, metadata, spread, write_rows_picture  # noqa: E402
 
 from fastswap import FaceDetector, FaceSwapper, quality  # noqa: E402
 from fastswap.imageio import read_image  # noqa: E402
@@ -33,13 +32,6 @@ def short(kept: list[str]) -> str:
     """A tile's label: the regions kept from the target ("outline" left out), abbreviated."""
     names = {"mouth": "mouth", "left_eye": "L eye", "right_eye": "R eye", "hair": "hair"}
     return ", ".join(names.get(k, k) for k in kept if k != "outline")
-
-
-def crop(image: np.ndarray, face) -> np.ndarray:
-    """The face's box grown by 15% of its width, clipped to the image."""
-    x0, y0, x1, y1 = (int(v) for v in face.bbox)
-    m = int(0.15 * (x1 - x0))
-    return image[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m]
 
 
 def main() -> None:
@@ -55,7 +47,7 @@ def main() -> None:
     rows, lines = [], []
     with FaceDetector() as det:
         faces = det.detect(group)
-        lines.append(quality.panel([(f"face {i}", crop(group, f)) for i, f in enumerate(faces)], height=200))
+        lines.append(quality.panel([(f"face {i}", face_crop(group, f, 0.15)) for i, f in enumerate(faces)], height=200))
         for name in args.sources.split(","):
             with FaceSwapper(read_image(args.faces_dir / name), detector=det) as fs:
                 res = fs.swap_report(group, faces="all")  # also the warm-up
@@ -79,19 +71,14 @@ def main() -> None:
                 }
             )
             tiles = [
-                (f"{name[:-4] + ': ' if i == 0 else ''}{short(f.kept_from_target)}", crop(res.image, face))
+                (f"{name[:-4] + ': ' if i == 0 else ''}{short(f.kept_from_target)}", face_crop(res.image, face, 0.15))
                 for i, (f, face) in enumerate(zip(res.faces, faces, strict=True))
             ]
             lines.append(quality.panel(tiles, height=200))
             kept = {f.index: f.kept_from_target for f in res.faces}
             swap = np.median([t["swap"] for t in runs])
             print(f"{name}: {len(res.faces_swapped)} of {res.faces_found} swapped, swap {swap:.1f} ms; kept {kept}")
-    width = max(line.shape[1] for line in lines)
-    picture = np.vstack([np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0))) for line in lines])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(RESULTS / "group.png"), picture)
-    write_json("group.json", {"meta": metadata(), "rows": rows})
-    print(f"wrote {RESULTS / 'group.json'} and {RESULTS / 'group.png'}")
+    write_rows_picture("group", lines, {"meta": metadata(), "rows": rows})
 
 
 if __name__ == "__main__":

@@ -16,22 +16,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED_FACES, metadata, spread, timeit, write_json  # noqa: E402
+from common import SHARED_FACES, face_crop, metadata, spread, timeit, write_rows_picture  # noqa: E402
 
 from fastswap import FaceDetector, FaceSwapper, mesh, quality  # noqa: E402
 from fastswap.imageio import read_image  # noqa: E402
 from fastswap.pipeline import prepare_source  # noqa: E402
-
-
-def crop(image: np.ndarray, face) -> np.ndarray:
-    """The face's box grown by 10% of its width, clipped to the image."""
-    x0, y0, x1, y1 = (int(v) for v in face.bbox)
-    m = int(0.1 * (x1 - x0))
-    return image[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m]
 
 
 def main() -> None:
@@ -68,14 +60,9 @@ def main() -> None:
                 for fill_hair in (False, True):
                     with FaceSwapper(src, detector=det, fill_hair=fill_hair) as fs:
                         out = fs.swap(t, faces="largest")
-                    tiles.append((f"into {name}" + ("" if fill_hair else " --no-fill-hair"), crop(out, tf)))
+                    tiles.append((f"into {name}" + ("" if fill_hair else " --no-fill-hair"), face_crop(out, tf, 0.1)))
             lines.append(quality.panel(tiles, height=300))
-    width = max(line.shape[1] for line in lines)
-    picture = np.vstack([np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0))) for line in lines])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(RESULTS / "hair.png"), picture)
-    write_json("hair.json", {"meta": metadata(), "rows": rows})
-    print(f"wrote {RESULTS / 'hair.json'} and {RESULTS / 'hair.png'}")
+    write_rows_picture("hair", lines, {"meta": metadata(), "rows": rows})
 
 
 if __name__ == "__main__":
