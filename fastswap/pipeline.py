@@ -164,7 +164,9 @@ class FaceSwapper:
             over by its lips (:func:`fastswap.quality.paint_mouth`), and gets the target's lip line.
         keep_eyes: keep the target's eyes when their openness differs much from the source's; a
             closed target eye is pasted by its gradients, at the colour of the face around it
-            (:func:`fastswap.quality.paste_lids`).
+            (:func:`fastswap.quality.paste_lids`); a shut one (openness under
+            ``quality.EYE_CLOSED``) with the ring of lids around its opening (``mesh.EYE_RINGS``),
+            by its lightness alone.
         keep_hair: leave the target's own hair (and background) where it reaches over its face from the
             outline (a fringe, strands over a temple, hair hanging over the cheeks) in front of the new
             face (:func:`fastswap.quality.hair_over`; about 5 ms per face). Off by default: the
