@@ -4,7 +4,9 @@ classic loop on the same photos, in one run.
 
 Per target: the descriptor distance of the result's face to the source's and to the target's (the
 swap should carry the source's identity), the mean distance of the result's 468 mesh landmarks to
-the target's, divided by the distance between the eye centres (pose and expression kept), and the
+the target's, divided by the distance between the eye centres (pose and expression kept; the same
+with dlib's 68-point predictor, :class:`Landmarks68`, as a check by a model that is not the one the
+pipeline warps with), and the
 share of the pixels inside the target's face outline with a channel at 255 (blown highlights: a
 colour correction that lifts a dark face into a bright photo must not clip it), beside the target's
 own share; and the share of the target's face drawn from texture stretched more than 2x by area
@@ -138,7 +140,7 @@ def seam_score(result: np.ndarray, band) -> float:
     return float(np.maximum(edge_gradient(result[crop], sigma)[sel] - own, 0.0).mean())
 
 
-def score(result, target_face, inside, d_src, d_tgt, det, emb, blocks, target_medians, band) -> dict:
+def score(result, target_face, inside, d_src, d_tgt, det, emb, blocks, target_medians, band, lm68, points68) -> dict:
     clipped = clipped_share(result, inside)
     tone = tone_error(result, blocks, target_medians)
     seam = seam_score(result, band)
@@ -154,10 +156,41 @@ def score(result, target_face, inside, d_src, d_tgt, det, emb, blocks, target_me
         "to_source": emb.distance(d, d_src),
         "to_target": emb.distance(d, d_tgt),
         "landmark_error": float(err),
+        "landmark_error_dlib68": lm68.error(result, target_face, points68),
         "clipped": clipped,
         "tone": tone,
         "seam": seam,
     }
+
+
+class Landmarks68:
+    """An independent check of the landmark error: dlib's 68-point shape predictor (the
+    ``face-recognition-models`` package of the ``[reference]`` extra), not the MediaPipe model the
+    pipeline warps with, run on the result and the target in the same box (the target face's), so
+    that only what the face looks like moves its points. ``error`` is the mean distance of the 51
+    inner points (brows, nose, eyes, mouth: pose and expression; the 17 of the jaw follow the
+    target's outline in any swap and are noisy) over the distance between the eye centres."""
+
+    INNER = slice(17, 68)
+
+    def __init__(self) -> None:
+        import dlib
+        import face_recognition_models as models
+
+        self._dlib = dlib
+        self._predict = dlib.shape_predictor(models.pose_predictor_model_location())
+
+    def points(self, image: np.ndarray, face) -> np.ndarray:
+        """(68, 2) float64 points of ``face``'s box in ``image`` ((H, W, 3) uint8 BGR, host)."""
+        x0, y0, x1, y1 = face.bbox
+        rect = self._dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1)))
+        shape = self._predict(np.ascontiguousarray(image[:, :, ::-1]), rect)
+        return np.array([(p.x, p.y) for p in shape.parts()], np.float64)
+
+    def error(self, result: np.ndarray, face, target_points: np.ndarray) -> float:
+        got = self.points(result, face)
+        eyes = np.linalg.norm(target_points[36:42].mean(axis=0) - target_points[42:48].mean(axis=0))
+        return float(np.linalg.norm(got[self.INNER] - target_points[self.INNER], axis=1).mean() / eyes)
 
 
 def parse_options(items: list[str]) -> dict:
@@ -181,8 +214,11 @@ class Photos:
 
     def __init__(self, faces_dir: Path, det, emb) -> None:
         self.det, self.emb = det, emb
+        self.lm68 = Landmarks68()
         self.entries = {}
-        self.blocks = {}  # the target's skin blocks, their median colours (tone_error), its edge band (seam_score)
+        # the target's skin blocks, their median colours (tone_error), its edge band (seam_score), the
+        # dlib 68-point predictor and the target's points (Landmarks68)
+        self.blocks = {}
         for path in sorted(faces_dir.glob("img*.jpg")):
             image = read_image(path)
             faces = det.detect(image)
@@ -193,7 +229,13 @@ class Photos:
             inside = fill(image.shape[:2], face.points[mesh.FACE_OUTLINE]) > 0
             self.entries[path.name] = (image, face, emb.describe(image, face), inside)
             blocks = skin_blocks(image, face)
-            self.blocks[path.name] = (blocks, block_medians(image, blocks), edge_band(image, face))
+            self.blocks[path.name] = (
+                blocks,
+                block_medians(image, blocks),
+                edge_band(image, face),
+                self.lm68,
+                self.lm68.points(image, face),
+            )
 
 
 def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = None, grid: int = 0) -> list[dict]:
@@ -261,6 +303,7 @@ def summarise(rows: list[dict], method: str) -> dict:
         "mean_distance_to_source": float(np.mean([s["to_source"] for s in ok])),
         "mean_distance_to_target": float(np.mean([s["to_target"] for s in ok])),
         "mean_landmark_error": float(np.mean([s["landmark_error"] for s in ok])),
+        "mean_landmark_error_dlib68": float(np.mean([s["landmark_error_dlib68"] for s in ok])),
         # blown highlights inside the target's face outline, beside the target's own share
         "mean_clipped_share": float(np.mean([r[method]["clipped"] for r in rows])),
         "mean_target_clipped_share": float(np.mean([r["target_clipped"] for r in rows])),
