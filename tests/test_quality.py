@@ -3,6 +3,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fastswap import FaceSwapper, NoSourceFaceError, mesh, quality
 from fastswap.imageio import read_image
@@ -451,6 +453,47 @@ def test_paste_lids_around_takes_the_lightness_only(backend):
     assert light[19:22, 15:45].mean() < 0.75 * light[lid].mean()
     with pytest.raises(ValueError, match="colour"):
         quality.paste_lids(out.copy(), target, lids, backend, colour="grey")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    h=st.integers(3, 40),
+    w=st.integers(3, 40),
+    kind=st.sampled_from(["blob", "pixel", "line", "edge", "all"]),
+    colour=st.sampled_from(["target", "around"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_property_paste_lids_stays_in_its_region_and_under_the_face_around(backend, h, w, kind, colour, seed):
+    """Any region (a blob, one pixel, a 1-pixel line, against the image's edge, the whole image) and
+    any images: ``paste_lids`` changes no pixel outside the region, and none inside is brighter than
+    the brightest of the face around it (the region's boundary, the 1-pixel frame of its box)."""
+    rng = np.random.default_rng(seed)
+    out = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    target = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    lids = np.zeros((h, w), np.uint8)
+    y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+    if kind == "blob":
+        cv2.ellipse(lids, (x, y), (int(rng.integers(1, w)), int(rng.integers(1, h))), 0, 0, 360, 255, -1)
+    elif kind == "pixel":
+        lids[y, x] = 255
+    elif kind == "line":
+        lids[y, :] = 255
+    elif kind == "edge":
+        lids[:, : max(1, w // 3)] = 255
+    else:
+        lids[:] = 255
+    before = out.copy()
+    quality.paste_lids(out, target, lids, backend, colour=colour)
+    assert np.array_equal(out[lids == 0], before[lids == 0])
+    bx, by, bw, bh = cv2.boundingRect(lids)
+    box = (slice(max(by - 2, 0), min(by + bh + 2, h)), slice(max(bx - 2, 0), min(bx + bw + 2, w)))
+    solved = lids[box].copy()
+    solved[0, :] = solved[-1, :] = 0
+    solved[:, 0] = solved[:, -1] = 0
+    edge = cv2.subtract(cv2.dilate(solved, np.ones((3, 3), np.uint8)), solved) > 0
+    if edge.any() and (solved > 0).any():
+        cap = np.percentile(before[box][edge].max(axis=1), 95)
+        assert out[box][solved > 0].max() <= cap + 0.5
 
 
 def test_fill_triangles_fills_each_triangle_overlaps_too():
