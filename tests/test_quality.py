@@ -493,7 +493,7 @@ def test_property_paste_lids_stays_in_its_region_and_under_the_face_around(backe
     edge = cv2.subtract(cv2.dilate(solved, np.ones((3, 3), np.uint8)), solved) > 0
     if edge.any() and (solved > 0).any():
         cap = np.percentile(before[box][edge].max(axis=1), 95)
-        assert out[box][solved > 0].max() <= cap + 0.5
+        assert out[box][solved > 0].max() <= cap + 1.0  # within the rounding to uint8
 
 
 def test_fill_triangles_fills_each_triangle_overlaps_too():
