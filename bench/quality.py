@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import classic  # noqa: E402
-from common import RESULTS, SHARED_FACES, metadata, write_json  # noqa: E402
+from common import RESULTS, SHARED_FACES, face_crop, metadata, write_json  # noqa: E402
 
 from fastswap import FaceDetector, FaceSwapper, mesh  # noqa: E402
 from fastswap.identity import SAME_PERSON, FaceEmbedder  # noqa: E402
@@ -140,7 +140,7 @@ def seam_score(result: np.ndarray, band) -> float:
     return float(np.maximum(edge_gradient(result[crop], sigma)[sel] - own, 0.0).mean())
 
 
-def score(result, target_face, inside, d_src, d_tgt, det, emb, blocks, target_medians, band, lm68, points68) -> dict:
+def score(result, target_face, inside, d_src, d_tgt, det, emb, lm68, blocks, target_medians, band, points68) -> dict:
     clipped = clipped_share(result, inside)
     tone = tone_error(result, blocks, target_medians)
     seam = seam_score(result, band)
@@ -216,8 +216,8 @@ class Photos:
         self.det, self.emb = det, emb
         self.lm68 = Landmarks68()
         self.entries = {}
-        # the target's skin blocks, their median colours (tone_error), its edge band (seam_score), the
-        # dlib 68-point predictor and the target's points (Landmarks68)
+        # the target's skin blocks, their median colours (tone_error), its edge band (seam_score) and
+        # its dlib 68 points (Landmarks68)
         self.blocks = {}
         for path in sorted(faces_dir.glob("img*.jpg")):
             image = read_image(path)
@@ -233,7 +233,6 @@ class Photos:
                 blocks,
                 block_medians(image, blocks),
                 edge_band(image, face),
-                self.lm68,
                 self.lm68.points(image, face),
             )
 
@@ -255,8 +254,8 @@ def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = No
                 "image": name,
                 "source_target_distance": emb.distance(d_src, d_tgt),
                 "target_clipped": clipped_share(tgt, inside),
-                "fastswap": score(ours, tf, inside, d_src, d_tgt, det, emb, *photos.blocks[name]),
-                "classic": score(old, tf, inside, d_src, d_tgt, det, emb, *photos.blocks[name]),
+                "fastswap": score(ours, tf, inside, d_src, d_tgt, det, emb, photos.lm68, *photos.blocks[name]),
+                "classic": score(old, tf, inside, d_src, d_tgt, det, emb, photos.lm68, *photos.blocks[name]),
             }
             # the share of the target's face drawn from texture stretched more than 2x (by area)
             row["fastswap"]["stretched"] = stretched_share(
@@ -275,15 +274,11 @@ def evaluate(photos: Photos, source: str, options: dict, tiles: list | None = No
                 flush=True,
             )
             if tiles is not None and len(tiles) < grid:
-                x0, y0, x1, y1 = (int(v) for v in tf.bbox)
-                m = int(0.35 * (x1 - x0))
-                crop = (slice(max(0, y0 - m), y1 + m), slice(max(0, x0 - m), x1 + m))
-                tiles.append(
-                    panel(
-                        [("source", src), ("target", tgt[crop]), ("classic", old[crop]), ("fastswap", ours[crop])],
-                        height=220,
-                    )
-                )
+                crops = [
+                    (name, face_crop(img, tf, 0.35))
+                    for name, img in (("target", tgt), ("classic", old), ("fastswap", ours))
+                ]
+                tiles.append(panel([("source", src), *crops], height=220))
     return rows
 
 

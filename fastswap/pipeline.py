@@ -493,8 +493,6 @@ class FaceSwapper:
                 a = quality.eye_openness(self.prepared.points, loop)
                 b = quality.eye_openness(dst_pts, loop)
                 if decide(name, max(a, b) / max(min(a, b), 1e-3), quality.EYE_RATIO_DIFF):
-                    region = quality.fill(shape, dst_pts[loop], dilate=grow)
-                    edge = loop
                     # Closed in the target (its lids touch): the source's open eye squeezed onto the
                     # thin opening still showed its white and lashes just outside it (the group
                     # photo's eyes are 0.2 to 2 pixels tall), so the lids are pasted over the ring of
@@ -502,13 +500,15 @@ class FaceSwapper:
                     # the source's surroundings of its eye are drawn inside it). A squint that
                     # shows the iris keeps the lids around it the source's.
                     if b < a and decide(name + "_shut", quality.EYE_CLOSED / max(b, 1e-3), 1.0):
-                        ring = mesh.TRIANGLES[mesh.EYE_RINGS[name]]
-                        region |= quality.fill_triangles(shape, dst_pts[ring], dilate=grow)
-                        edge = np.unique(ring)
+                        tris = mesh.TRIANGLES[np.r_[mesh.REGION_TRIANGLES[name], mesh.EYE_RINGS[name]]]
+                        region = quality.fill_triangles(shape, dst_pts[tris], dilate=grow)
                         shut |= region
-                    elif b < a:
-                        lids |= region
-                    pinned.append(edge)
+                        pinned.append(np.unique(tris))
+                    else:
+                        region = quality.fill(shape, dst_pts[loop], dilate=grow)
+                        if b < a:
+                            lids |= region
+                        pinned.append(loop)
                     keep |= region
                     info.kept_from_target.append(name)
         warp_pts = dst_pts

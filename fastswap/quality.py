@@ -629,6 +629,11 @@ def fill(shape: tuple[int, int], pts: np.ndarray, dilate: int = 0) -> np.ndarray
     """(H, W) uint8 mask (255 inside) of a polygon, optionally dilated by ``dilate`` pixels."""
     m = np.zeros(shape, np.uint8)
     cv2.fillPoly(m, [np.round(pts * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
+    return _grown(m, dilate)
+
+
+def _grown(m: np.ndarray, dilate: int) -> np.ndarray:
+    """``m`` dilated by a disc of radius ``dilate`` pixels (as it is for 0)."""
     if dilate > 0:
         m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1)))
     return m
@@ -641,9 +646,7 @@ def fill_triangles(shape: tuple[int, int], triangles: np.ndarray, dilate: int = 
     m = np.zeros(shape, np.uint8)
     for tri in np.round(np.asarray(triangles, np.float64) * 16).astype(np.int32):
         cv2.fillConvexPoly(m, tri, 255, lineType=cv2.LINE_8, shift=4)
-    if dilate > 0:
-        m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1)))
-    return m
+    return _grown(m, dilate)
 
 
 def below_brows(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
