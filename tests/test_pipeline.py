@@ -127,3 +127,69 @@ def test_peak_memory_of_a_12_megapixel_swap(tmp_path, demo, detector):
             tracemalloc.stop()
     assert res.faces_swapped == [0]
     assert peak < 4 * big.nbytes, f"peak {peak / 1e6:.0f} MB for a {big.nbytes / 1e6:.0f} MB image"
+
+
+def test_source_levels_halve_the_crop_and_keep_its_points():
+    import cv2
+
+    from fastswap.pipeline import SOURCE_LEVELS_MIN_SIDE, source_levels
+
+    img = np.zeros((96, 128, 3), np.uint8)
+    cv2.circle(img, (40, 24), 3, (255, 255, 255), -1)  # a dot at (40, 24): (10, 6) two halvings down
+    levels = source_levels(img)
+    assert [lv.shape[:2] for lv in levels] == [(96, 128), (48, 64), (24, 32)]
+    assert min(levels[-1].shape[:2]) < 2 * SOURCE_LEVELS_MIN_SIDE  # not halved below the floor
+    y, x = np.unravel_index(np.argmax(levels[2][:, :, 0]), levels[2].shape[:2])
+    assert (x, y) == (10, 6)
+
+
+def test_source_level_by_octave_with_a_videos_hysteresis():
+    from fastswap.pipeline import source_level
+
+    area = 1000.0**2
+    assert source_level(area, area, 5) == 0  # drawn at its size
+    assert source_level(area, area / 3.9, 5) == 0  # shrunk 1.97x: the warp's bilinear sampling
+    assert source_level(area, area / 4.1, 5) == 1  # shrunk 2.02x
+    assert source_level(area, area / 64.5, 5) == 3
+    assert source_level(area, area / 64.5, 2) == 2  # no deeper than the levels there are
+    assert source_level(area, area * 4, 5) == 0  # enlarged
+    state: dict = {}
+    # a face shrinking past 2x and back: the level changes a tenth of an octave past 2x (2.14x), and
+    # back a tenth of an octave under it (1.87x)
+    seen = [source_level(area, area / s**2, 5, state) for s in (1.9, 2.05, 2.2, 1.95, 2.05, 1.9, 1.85, 2.1)]
+    assert seen == [0, 0, 1, 1, 1, 1, 0, 0]
+    # its first frame takes the plain level
+    assert source_level(area, area / 2.05**2, 5, {}) == 1
+
+
+def test_a_large_source_drawn_small_has_no_speckle(shared_faces, detector, monkeypatch):
+    """img13's stubble and pores drawn from the full crop onto the group photo's ~110-pixel faces (a
+    sixth of its size) came out as dark speckles; drawn from the halved crops they are averaged away."""
+    import cv2
+
+    from fastswap import pipeline
+    from fastswap.imageio import read_image
+
+    group = read_image(shared_faces / "group-t1.jpg")
+
+    def fine_detail(out):
+        """Mean |grey - its 3x3 median| over the changed pixels (eroded: not their edge)."""
+        grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
+        changed = (np.abs(out.astype(int) - group).max(axis=2) > 0).astype(np.uint8)
+        changed = cv2.erode(changed, np.ones((5, 5), np.uint8)) > 0
+        detail = np.abs(grey.astype(np.float32) - cv2.medianBlur(grey, 3))
+        return float(detail[changed].mean()), changed
+
+    source = read_image(shared_faces / "img13.jpg")
+    with FaceSwapper(source, detector=detector) as fs:
+        levels, changed = fine_detail(fs.swap(group))
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "source_level", lambda *a, **k: 0)
+        with FaceSwapper(source, detector=detector) as fs:
+            full, _ = fine_detail(fs.swap(group))
+    own = np.abs(
+        cv2.cvtColor(group, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        - cv2.medianBlur(cv2.cvtColor(group, cv2.COLOR_BGR2GRAY), 3)
+    )[changed].mean()
+    assert levels < 0.5 * full  # measured 1.4 against 3.8
+    assert levels < 1.6 * own  # about the target's own (1.0)
