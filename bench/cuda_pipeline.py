@@ -8,6 +8,8 @@ Two steps, because the device machine has no MediaPipe:
     python bench/cuda_pipeline.py --record DIR   # here: the sources prepared and every target's faces
                                                  # detected once (MediaPipe), with the photos' bytes
     python bench/cuda_pipeline.py --replay DIR [--out OUT] [--repeat 5]   # where CuPy and a GPU are
+                                                 # (FASTSWAP_COMMIT=<hash> names the code's commit
+                                                 # where git cannot)
 
 Replaying swaps each source (img2, img8, img13: open eyes, a bearded face, a made-up one) into every
 other photo and into every face of the group photo (whose shut eyes take the lids' 4-channel paste), on
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import pickle
 import subprocess
 import sys
@@ -156,6 +159,8 @@ def replay(src: Path, out: Path, repeat: int) -> None:
     }
     print(summary)
     meta = metadata()
+    if os.environ.get("FASTSWAP_COMMIT"):  # git's metadata on the device machine can be stale
+        meta.update(commit=os.environ["FASTSWAP_COMMIT"], dirty=None)
     meta["recorded_at_commit"] = rec["commit"]
     meta["gpu"] = backends.get_backend("cuda").device_info()
     out.mkdir(parents=True, exist_ok=True)
