@@ -252,6 +252,34 @@ def test_a_shut_eye_at_its_threshold_keeps_its_ring_steady(demo, detector, grace
     assert pasted == [["around"]] * 8, pasted  # tracked: shut from the first frame, kept shut
 
 
+def test_a_face_shrunk_about_twice_keeps_its_source_level(demo, detector, grace_clip, monkeypatch):
+    """The source crop a face is drawn from (``pipeline.source_level``) changes when the face's shrink
+    passes a power of two; a face whose shrink hovers at 2x (from the landmarks' noise) is drawn from
+    the full crop and the halved one in turn one frame at a time, which would switch its sharpness;
+    tracked, the level is decided once and kept."""
+    from fastswap import pipeline
+
+    levels = []
+    choose = pipeline.source_level
+
+    def record(*args, **kwargs):
+        levels.append(choose(*args, **kwargs))
+        return levels[-1]
+
+    with FaceSwapper(demo["astronaut"], detector=detector) as fs:
+        area = fs._outline_area
+        shrink = iter([0.97, 1.03] * 40)  # octaves of shrink, each frame's target face
+        monkeypatch.setattr(pipeline, "outline_area", lambda points: area / 4.0 ** next(shrink))
+        monkeypatch.setattr(pipeline, "source_level", record)
+        for f in grace_clip[:8]:
+            fs.swap_report(f)
+        each, levels[:] = list(levels), []
+        for _ in fs.swap_frames(grace_clip[:8], fps=FPS):
+            pass
+    assert each == [0, 1] * 4, each
+    assert levels == [0] * 8, levels
+
+
 def _frames(frames, log: list):
     """``frames`` one by one, opening a new entry in ``log`` before each is swapped."""
     for f in frames:
