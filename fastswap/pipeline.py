@@ -24,7 +24,10 @@ MIN_SOURCE_VISIBLE = 0.6  # a source seen more from the side than this is refuse
 # A source face drawn at less than half its size is drawn from a copy halved (cv2.pyrDown) k times,
 # k = floor(log2(the source's face outline area / the target's) / 2): bilinear sampling from the full
 # crop skipped pixels (stubble and pores came out as dark speckles on the group photo's small faces).
+# One drawn larger than it is, from the face's box doubled by bicubic interpolation (MAGNIFY): the
+# bilinear samples between the source's pixels are then a bicubic's (sharper).
 SOURCE_LEVELS_MIN_SIDE = 16  # the crop is not halved below this many pixels on its shorter side
+MAGNIFY = True  # build and use the doubled face (level -1 of source_levels)
 
 
 @dataclass
@@ -285,10 +288,11 @@ class FaceSwapper:
             self._mouth_painted = quality.paint_mouth(prepared.image, prepared.points, prepared.face.size, backend)
         # `shape`'s smoothing over the mesh, measured on the source face: once, not per target face
         self._shape_weights = quality.mesh_smoothing(prepared.points, prepared.face.size) if self.shape > 0 else None
-        # each source crop halved again and again (built here, once: batch threads share the swapper)
-        self._levels = {id(prepared.image): source_levels(prepared.image)}
+        # each source crop halved again and again, and its face doubled (built here, once: batch
+        # threads share the swapper)
+        self._levels = {id(prepared.image): source_levels(prepared.image, prepared.points)}
         if self._mouth_painted is not None:
-            self._levels[id(self._mouth_painted)] = source_levels(self._mouth_painted)
+            self._levels[id(self._mouth_painted)] = source_levels(self._mouth_painted, prepared.points)
         self._outline_area = outline_area(prepared.points)
 
     def swap(self, target: ImageLike, *, faces: FaceSelection = "all") -> np.ndarray:
@@ -540,18 +544,19 @@ class FaceSwapper:
         if stretched.any():  # the target's own face stays there (the mask is built from what is drawn)
             triangles = np.ascontiguousarray(triangles[~stretched])
             info.kept_from_target.append("outline")
-        # the source at the scale it is drawn at (at most halved again by the warp's bilinear sampling)
+        # the source at about the scale it is drawn at (the warp's bilinear sampling then halves it at
+        # most, or enlarges the doubled face at most twice)
         levels = self._levels[id(source)]
-        level = source_level(self._outline_area, outline_area(dst_pts), len(levels) - 1, state)
-        level_image, scale = levels[level], 0.5**level
+        level = source_level(self._outline_area, outline_area(dst_pts), min(levels), max(levels), state)
+        drawn_from = levels[level]
         warped, covered = self.backend.warp_triangles(
-            level_image, self.prepared.points * scale, warp_pts, triangles, shape, cull_backfacing=cull
+            drawn_from.image, drawn_from.map(self.prepared.points), warp_pts, triangles, shape, cull_backfacing=cull
         )
         # a copy, always: the face is drawn into `image` in place, and `roi` must keep the target's pixels
         # (a region as wide as the image is contiguous, and ascontiguousarray returned a view of it)
         roi = image[y0:y1, x0:x1].copy()
         if len(self._mirror_guide):
-            self._fill_from_mirror(level_image, warped, covered, roi, warp_pts, shape, cull, scale)
+            self._fill_from_mirror(drawn_from.image, warped, covered, roi, warp_pts, shape, cull, drawn_from)
         if self.keep_hair:  # the target's hair over its face stays in front (the mask is built from `covered`)
             over = quality.hair_over(roi, dst_pts, face.size)
             if state is not None:  # a video: the region low-passed over frames (its test flickers)
@@ -635,17 +640,22 @@ class FaceSwapper:
         warp_pts: np.ndarray,
         shape,
         cull: bool,
-        scale: float = 1.0,
+        level: SourceLevel | None = None,
     ) -> None:
         """Draw the triangles taken from the ``source`` crop's other side (see :func:`_source_triangles`;
-        the prepared crop, or its copy with the mouth painted over, scaled by ``scale``: one of its
+        the prepared crop, or its copy with the mouth painted over, at ``level``, one of its
         :func:`source_levels`) into ``warped`` and ``covered``
         (host, ROI coordinates, changed in place), Poisson-blended into what
         surrounds them (the face drawn so far, else the target): the other side is lit differently,
         and pasted as it is each patch would show its own edge."""
         # target point i drawn from source point MIRROR[i]: each triangle from its mirror triangle
         extra, drawn = self.backend.warp_triangles(
-            source, self._mirror_points * scale, warp_pts, self._mirror_guide, shape, cull_backfacing=cull
+            source,
+            self._mirror_points if level is None else level.map(self._mirror_points),
+            warp_pts,
+            self._mirror_guide,
+            shape,
+            cull_backfacing=cull,
         )
         fill = cv2.bitwise_and(drawn, cv2.bitwise_not(covered))
         contours, _ = cv2.findContours(fill, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -701,13 +711,38 @@ OUTER_RINGS = 2  # triangle rings along the outline where even a near-frontal so
 STRETCH_MAX = 3.0  # within OUTER_RINGS, a triangle stretched more than this onto a target face is not drawn there
 
 
-def source_levels(image: np.ndarray) -> list[np.ndarray]:
-    """``image`` (host (h, w, 3) uint8) and its copies halved by ``cv2.pyrDown`` (Gaussian 5x5, then every
-    other pixel: point (x, y) of ``image`` is (x / 2**k, y / 2**k) in level k), down to
-    SOURCE_LEVELS_MIN_SIDE pixels on the shorter side."""
-    levels = [image]
-    while min(levels[-1].shape[:2]) >= 2 * SOURCE_LEVELS_MIN_SIDE:
-        levels.append(cv2.pyrDown(levels[-1]))
+@dataclass(frozen=True)
+class SourceLevel:
+    """A source crop at another scale: ``image`` (host (h, w, 3) uint8), where point p of the crop is
+    ``p * scale + offset``."""
+
+    image: np.ndarray
+    scale: float
+    offset: tuple[float, float] = (0.0, 0.0)
+
+    def map(self, points: np.ndarray) -> np.ndarray:
+        """(N, 2) float32 points of the crop, in this level's pixels."""
+        return np.ascontiguousarray(points * np.float32(self.scale) + np.asarray(self.offset, np.float32))
+
+
+def source_levels(image: np.ndarray, points: np.ndarray) -> dict[int, SourceLevel]:
+    """The source crop ``image`` (host (h, w, 3) uint8) at the scales a face is drawn from, by level:
+    0 itself; k = 1, 2, ... halved k times by ``cv2.pyrDown`` (Gaussian 5x5, then every other pixel:
+    point p is p / 2**k), down to SOURCE_LEVELS_MIN_SIDE pixels on the shorter side; -1 (when
+    MAGNIFY) the box around the face's mesh ``points`` ((468, 2) float32), 4 pixels wider, doubled by
+    bicubic interpolation (``cv2.resize``: point p is 2 (p - corner) + 0.5)."""
+    levels = {0: SourceLevel(image, 1.0)}
+    k = 0
+    while min(levels[k].image.shape[:2]) >= 2 * SOURCE_LEVELS_MIN_SIDE:
+        levels[k + 1] = SourceLevel(cv2.pyrDown(levels[k].image), 0.5 ** (k + 1))
+        k += 1
+    if MAGNIFY:
+        h, w = image.shape[:2]
+        x0, y0 = (max(0, int(np.floor(v)) - 4) for v in points.min(axis=0))
+        x1, y1 = (int(np.ceil(v)) + 5 for v in points.max(axis=0))
+        box = image[y0 : min(y1, h), x0 : min(x1, w)]
+        up = cv2.resize(box, (2 * box.shape[1], 2 * box.shape[0]), interpolation=cv2.INTER_CUBIC)
+        levels[-1] = SourceLevel(up, 2.0, (0.5 - 2.0 * x0, 0.5 - 2.0 * y0))
     return levels
 
 
@@ -716,7 +751,7 @@ def outline_area(points: np.ndarray) -> float:
     return float(cv2.contourArea(np.ascontiguousarray(points[mesh.FACE_OUTLINE], np.float32)))
 
 
-def source_level(source_area: float, target_area: float, top: int, state: dict | None = None) -> int:
+def source_level(source_area: float, target_area: float, bottom: int, top: int, state: dict | None = None) -> int:
     """Which of the source's :func:`source_levels` (0..``top``) to draw a face from: the source's face
     outline area ``source_area`` drawn onto ``target_area`` shrinks the face linearly by
     s = sqrt(source_area / target_area); level k = floor(log2 s) leaves the warp's bilinear sampling
@@ -724,10 +759,10 @@ def source_level(source_area: float, target_area: float, top: int, state: dict |
     frame's level is kept until log2 s leaves its octave by a tenth of one, so that the face's
     sharpness does not switch back and forth."""
     octave = 0.5 * np.log2(max(source_area, 1.0) / max(target_area, 1.0))
-    level = int(np.clip(np.floor(octave), 0, top))
+    level = int(np.clip(np.floor(octave), bottom, top))
     if state is not None:
         before = state.get("level")
-        if before is not None and before - 0.1 <= octave < before + 1.1 and before <= top:
+        if before is not None and before - 0.1 <= octave < before + 1.1 and bottom <= before <= top:
             level = before
         state["level"] = level
     return level
