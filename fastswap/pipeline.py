@@ -752,10 +752,11 @@ def outline_area(points: np.ndarray) -> float:
 
 
 def source_level(source_area: float, target_area: float, bottom: int, top: int, state: dict | None = None) -> int:
-    """Which of the source's :func:`source_levels` (0..``top``) to draw a face from: the source's face
-    outline area ``source_area`` drawn onto ``target_area`` shrinks the face linearly by
-    s = sqrt(source_area / target_area); level k = floor(log2 s) leaves the warp's bilinear sampling
-    at most a halving. ``state`` (a video's face, see :meth:`FaceSwapper._swap_one`): the previous
+    """Which of the source's :func:`source_levels` (``bottom``..``top``: -1 where the doubled face was
+    built, else 0) to draw a face from: the source's face outline area ``source_area`` drawn onto
+    ``target_area`` shrinks the face linearly by s = sqrt(source_area / target_area); level
+    k = floor(log2 s) leaves the warp's bilinear sampling at most a halving (or, from the doubled face,
+    at most a doubling). ``state`` (a video's face, see :meth:`FaceSwapper._swap_one`): the previous
     frame's level is kept until log2 s leaves its octave by a tenth of one, so that the face's
     sharpness does not switch back and forth."""
     octave = 0.5 * np.log2(max(source_area, 1.0) / max(target_area, 1.0))
