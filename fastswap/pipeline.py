@@ -290,9 +290,10 @@ class FaceSwapper:
         self._shape_weights = quality.mesh_smoothing(prepared.points, prepared.face.size) if self.shape > 0 else None
         # each source crop halved again and again, and its face doubled (built here, once: batch
         # threads share the swapper)
-        self._levels = {id(prepared.image): source_levels(prepared.image, prepared.points)}
+        self._levels = source_levels(prepared.image, prepared.points)
+        self._mouth_painted_levels = None
         if self._mouth_painted is not None:
-            self._levels[id(self._mouth_painted)] = source_levels(self._mouth_painted, prepared.points)
+            self._mouth_painted_levels = source_levels(self._mouth_painted, prepared.points)
         self._outline_area = outline_area(prepared.points)
 
     def swap(self, target: ImageLike, *, faces: FaceSelection = "all") -> np.ndarray:
@@ -495,9 +496,9 @@ class FaceSwapper:
         grow = max(1, int(round(face.size * 0.015)))
         mouth_open = decide("mouth_open", quality.mouth_openness(dst_pts, face.size), quality.MOUTH_OPEN)
         # the inside of the source's mouth only where it is asked for: an open target mouth not kept
-        source = self.prepared.image
+        source, levels = self.prepared.image, self._levels
         if self._mouth_painted is not None and (self.keep_mouth or not mouth_open):
-            source = self._mouth_painted
+            source, levels = self._mouth_painted, self._mouth_painted_levels
         if self.keep_mouth and mouth_open:
             keep |= quality.fill(shape, dst_pts[mesh.LIPS_INNER], dilate=grow)
             info.kept_from_target.append("mouth")  # its edge, the inner lips, is pinned already
@@ -546,7 +547,6 @@ class FaceSwapper:
             info.kept_from_target.append("outline")
         # the source at about the scale it is drawn at (the warp's bilinear sampling then halves it at
         # most, or enlarges the doubled face at most twice)
-        levels = self._levels[id(source)]
         level = source_level(self._outline_area, outline_area(dst_pts), min(levels), max(levels), state)
         drawn_from = levels[level]
         warped, covered = self.backend.warp_triangles(
@@ -556,7 +556,7 @@ class FaceSwapper:
         # (a region as wide as the image is contiguous, and ascontiguousarray returned a view of it)
         roi = image[y0:y1, x0:x1].copy()
         if len(self._mirror_guide):
-            self._fill_from_mirror(drawn_from.image, warped, covered, roi, warp_pts, shape, cull, drawn_from)
+            self._fill_from_mirror(drawn_from, warped, covered, roi, warp_pts, shape, cull)
         if self.keep_hair:  # the target's hair over its face stays in front (the mask is built from `covered`)
             over = quality.hair_over(roi, dst_pts, face.size)
             if state is not None:  # a video: the region low-passed over frames (its test flickers)
@@ -633,29 +633,23 @@ class FaceSwapper:
 
     def _fill_from_mirror(
         self,
-        source: np.ndarray,
+        source: SourceLevel,
         warped: np.ndarray,
         covered: np.ndarray,
         roi: np.ndarray,
         warp_pts: np.ndarray,
         shape,
         cull: bool,
-        level: SourceLevel | None = None,
     ) -> None:
         """Draw the triangles taken from the ``source`` crop's other side (see :func:`_source_triangles`;
-        the prepared crop, or its copy with the mouth painted over, at ``level``, one of its
-        :func:`source_levels`) into ``warped`` and ``covered``
+        one of the :func:`source_levels` of the prepared crop or of its copy with the mouth painted
+        over) into ``warped`` and ``covered``
         (host, ROI coordinates, changed in place), Poisson-blended into what
         surrounds them (the face drawn so far, else the target): the other side is lit differently,
         and pasted as it is each patch would show its own edge."""
         # target point i drawn from source point MIRROR[i]: each triangle from its mirror triangle
         extra, drawn = self.backend.warp_triangles(
-            source,
-            self._mirror_points if level is None else level.map(self._mirror_points),
-            warp_pts,
-            self._mirror_guide,
-            shape,
-            cull_backfacing=cull,
+            source.image, source.map(self._mirror_points), warp_pts, self._mirror_guide, shape, cull_backfacing=cull
         )
         fill = cv2.bitwise_and(drawn, cv2.bitwise_not(covered))
         contours, _ = cv2.findContours(fill, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

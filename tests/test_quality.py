@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastswap import FaceSwapper, NoSourceFaceError, mesh, quality
+from fastswap import FaceSwapper, NoSourceFaceError, mesh, pipeline, quality
 from fastswap.imageio import read_image
 
 
@@ -1323,7 +1323,7 @@ def test_mirror_patches_are_each_fitted_in_on_their_own(shared_faces, detector):
         warped, covered = fs.backend.warp_triangles(fs.prepared.image, fs.prepared.points, dst, fs._triangles, shape)
         extra, drawn = fs.backend.warp_triangles(fs.prepared.image, fs._mirror_points, dst, fs._mirror_guide, shape)
         fill = (drawn > 0) & (covered == 0)
-        fs._fill_from_mirror(fs.prepared.image, warped, covered, roi, dst, shape, False)
+        fs._fill_from_mirror(pipeline.SourceLevel(fs.prepared.image, 1.0), warped, covered, roi, dst, shape, False)
     correction = warped.astype(np.float32) - extra.astype(np.float32)
     inner = cv2.erode(fill.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0  # 3 pixels in from its edge
     steps = [np.abs(np.diff(correction, axis=a)).max(axis=2) for a in (0, 1)]
