@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import pickle
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, SHARED_FACES, metadata, spread, timeit  # noqa: E402
+from common import RESULTS, SHARED_FACES, metadata, spread, timeit  # noqa: E402
 
 SOURCES = ("img2.jpg", "img8.jpg", "img13.jpg")
 GROUP = "group-t1.jpg"
@@ -65,8 +65,7 @@ def record(out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     photos = sorted(p for p in SHARED_FACES.glob("*.jpg") if p.name != "img11_reflection.jpg")
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    rec: dict = {"commit": commit, "photos": {}, "sources": {}}
+    rec: dict = {"commit": metadata()["commit"], "photos": {}, "sources": {}}
     with FaceDetector() as det:
         for p in photos:
             data = p.read_bytes()
@@ -164,8 +163,6 @@ def replay(src: Path, out: Path, repeat: int) -> None:
     meta["recorded_at_commit"] = rec["commit"]
     meta["gpu"] = backends.get_backend("cuda").device_info()
     out.mkdir(parents=True, exist_ok=True)
-    import json
-
     (out / "cuda_pipeline.json").write_text(
         json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=2, default=str)
     )
